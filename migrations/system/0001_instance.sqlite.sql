@@ -1,0 +1,5 @@
+-- One row describing this installation: a stable id and when it was created.
+CREATE TABLE system_instance (
+  id TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL
+);

@@ -1,0 +1,176 @@
+// neurod: the daemon and its administrative subcommands.
+//
+//   neurod [--config F]                 run (the default)
+//   neurod check-config --config F      validate, print every problem, exit 2 on errors
+//   neurod config reference             every key with its default and description
+//   neurod migrate [--dry-run] --config F
+//   neurod version
+#include "app/app.hpp"
+#include "config/loader.hpp"
+#include "core/log.hpp"
+#include "db/database.hpp"
+#include "db/migrations.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+namespace {
+
+using namespace neurod;
+
+constexpr int kExitConfig = 2;
+constexpr int kExitStart = 1;
+
+std::string default_config_path() {
+  if (const char* env = std::getenv("NEUROD_CONFIG"); env && *env) return env;
+  return "/etc/neurod/neurod.yaml";
+}
+
+void print_config_errors(const config::ConfigError& e) {
+  std::cerr << "neurod: the configuration has " << e.errors.size() << (e.errors.size() == 1 ? " error" : " errors") << ":\n";
+  for (const auto& line : e.errors) std::cerr << "  " << line << "\n";
+}
+
+int run_daemon(const std::string& config_path) {
+  config::LoadedConfig cfg;
+  try {
+    cfg = app::load_config(config_path);
+  } catch (const config::ConfigError& e) {
+    print_config_errors(e);
+    return kExitConfig;
+  }
+  log::init(cfg.global.log.level, cfg.global.log.format == "json" ? log::Format::json : log::Format::text);
+
+  // Block the stop signals in every thread; this one waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  app::App application(std::move(cfg));
+  try {
+    application.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return kExitStart;
+  }
+  const auto& modules = application.running_modules();
+  std::string list;
+  for (const auto& m : modules) list += (list.empty() ? "" : ", ") + m;
+  info("neurod {} listening on {} (cluster '{}', data_dir {}, modules: {})", NEUROD_VERSION, application.address(),
+       application.config().global.cluster_name, application.config().global.data_dir, list);
+  app::sd_notify_state("READY=1\nSTATUS=listening on " + application.address() + "\nMAINPID=" + std::to_string(::getpid()));
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  info("received {}, draining (up to {})", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+       format_duration(application.config().global.http.drain_timeout));
+  app::sd_notify_state("STOPPING=1");
+  application.stop();
+  info("stopped");
+  return 0;
+}
+
+int check_config(const std::string& path) {
+  try {
+    auto modules = app::compiled_modules();
+    auto cfg = app::load_config(path, modules);
+    auto plan = app::plan_modules(cfg, modules);
+    std::string list;
+    for (const auto* m : plan) list += (list.empty() ? "" : ", ") + m->name;
+    std::cout << path << ": OK (roles: ";
+    for (std::size_t i = 0; i < cfg.global.roles.size(); ++i) std::cout << (i ? ", " : "") << cfg.global.roles[i];
+    std::cout << "; modules: " << list << ")\n";
+    return 0;
+  } catch (const config::ConfigError& e) {
+    print_config_errors(e);
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    std::cerr << "neurod: " << path << ": " << e.what() << "\n";
+    return kExitConfig;
+  }
+}
+
+int migrate(const std::string& path, bool dry_run) {
+  config::LoadedConfig cfg;
+  try {
+    cfg = app::load_config(path);
+  } catch (const config::ConfigError& e) {
+    print_config_errors(e);
+    return kExitConfig;
+  }
+  log::init(cfg.global.log.level);
+  try {
+    auto modules = app::compiled_modules();
+    auto plan = app::plan_modules(cfg, modules);
+    std::vector<std::string> names;
+    for (const auto* m : plan) names.push_back(m->name);
+    int lock = app::prepare_data_dir(cfg.global.data_dir);
+    db::Options o;
+    o.url = cfg.global.database.url;
+    o.pool_size = 1;
+    o.busy_timeout = cfg.global.database.busy_timeout;
+    auto database = db::Database::open(o, cfg.global.data_dir);
+    db::Migrator migrator(*database, db::embedded_migrations(database->dialect()));
+    if (dry_run) {
+      auto status = migrator.status(names);
+      if (status.pending.empty()) std::cout << "the database is up to date (" << status.applied.size() << " migrations applied)\n";
+      for (const auto& m : status.pending) std::cout << "would apply " << m.module << ":" << m.name << "\n";
+    } else {
+      auto applied = migrator.migrate(names);
+      if (applied.empty()) std::cout << "the database is up to date\n";
+      for (const auto& a : applied) std::cout << "applied " << a << "\n";
+    }
+    ::close(lock);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "neurod: " << e.what() << "\n";
+    return kExitStart;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"neurod: an on-prem MLOps platform in one binary"};
+  cli.require_subcommand(0, 1);
+  std::string config_path = default_config_path();
+  cli.add_option("-c,--config", config_path, "Config file (default: $NEUROD_CONFIG or /etc/neurod/neurod.yaml)");
+
+  auto* run = cli.add_subcommand("run", "Run the daemon (the default)");
+  run->add_option("-c,--config", config_path, "Config file");
+  auto* check = cli.add_subcommand("check-config", "Validate a config file and print every problem");
+  check->add_option("-c,--config", config_path, "Config file");
+  auto* cfgcmd = cli.add_subcommand("config", "Configuration helpers");
+  cfgcmd->require_subcommand(1);
+  auto* reference = cfgcmd->add_subcommand("reference", "Print every config key with its default and description");
+  auto* mig = cli.add_subcommand("migrate", "Apply database migrations and exit");
+  mig->add_option("-c,--config", config_path, "Config file");
+  bool dry_run = false;
+  mig->add_flag("--dry-run", dry_run, "List the migrations that would run");
+  auto* version = cli.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    if (*version) {
+      std::cout << "neurod " << NEUROD_VERSION << "\n";
+      return 0;
+    }
+    if (*reference) {
+      std::cout << config::reference_document(app::section_specs(app::compiled_modules()));
+      return 0;
+    }
+    if (*check) return check_config(config_path);
+    if (*mig) return migrate(config_path, dry_run);
+    return run_daemon(config_path);
+  } catch (const std::exception& e) {
+    std::cerr << "neurod: " << e.what() << "\n";
+    return kExitStart;
+  }
+}

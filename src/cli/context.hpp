@@ -1,0 +1,66 @@
+// What every command shares: the global options, the settings resolved from them,
+// the HTTP client, and how results are printed.
+#pragma once
+
+#include "cli/config_file.hpp"
+#include "cli/output.hpp"
+#include "http/client.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace neurod::cli {
+
+struct GlobalOptions {
+  std::optional<std::string> url;
+  std::string output = "table";  // table | json
+  std::string timeout = "30s";
+  bool no_color = false;
+  bool verbose = false;
+};
+
+class Context {
+ public:
+  explicit Context(EnvLookup env = process_env());
+
+  GlobalOptions options;
+
+  const EnvLookup& env() const { return env_; }
+  bool json_output() const { return options.output == "json"; }
+  bool color() const;  // for stdout
+
+  // The config file is read on first use, so that --help and --version work
+  // even when it is malformed.
+  const std::filesystem::path& config_path();
+  const UserConfig& user_config();
+  const Settings& settings();
+
+  // One request, with -v tracing. Transport failures throw neurod::Error;
+  // the response is returned whatever its status.
+  http::ClientResponse call(std::string_view method, std::string_view target, std::string body = {},
+                            std::vector<std::pair<std::string, std::string>> headers = {});
+  // A GET whose 2xx JSON answer is returned; anything else throws CliError.
+  nlohmann::json get_json(std::string_view target);
+
+  // The command chosen on the command line; set by its CLI11 callback, run by main.
+  std::function<int()> action;
+
+ private:
+  http::Client& client();
+
+  EnvLookup env_;
+  std::optional<std::filesystem::path> config_path_;
+  std::optional<UserConfig> user_config_;
+  std::optional<Settings> settings_;
+  std::unique_ptr<http::Client> client_;
+};
+
+// Prints JSON for scripts: indented, one document, trailing newline.
+void print_json(const nlohmann::json& value);
+
+}  // namespace neurod::cli

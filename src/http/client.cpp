@@ -1,0 +1,269 @@
+#include "http/client.hpp"
+
+#include "core/errors.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <limits>
+#include <optional>
+
+namespace neurod::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+Url Url::parse(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return Error(errc::invalid_argument, "invalid server URL \"" + std::string(text) + "\": " + why);
+  };
+  Url u;
+  auto sep = text.find("://");
+  if (sep == std::string_view::npos) throw bad("expected http://HOST:PORT or https://HOST:PORT");
+  u.scheme = std::string(text.substr(0, sep));
+  if (u.scheme != "http" && u.scheme != "https") throw bad("the scheme must be http or https");
+  auto rest = text.substr(sep + 3);
+  auto slash = rest.find('/');
+  auto authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) u.base_path = std::string(rest.substr(slash));
+  while (!u.base_path.empty() && u.base_path.back() == '/') u.base_path.pop_back();
+  if (authority.empty()) throw bad("no host");
+  if (authority.find('@') != std::string_view::npos) throw bad("credentials in the URL are not supported; use a token");
+  std::string_view port;
+  if (authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) throw bad("unterminated IPv6 address");
+    u.host = std::string(authority.substr(1, close - 1));
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') throw bad("unexpected text after the IPv6 address");
+      port = authority.substr(close + 2);
+    }
+  } else {
+    auto colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) throw bad("no host");
+  if (!port.empty()) {
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos || std::stoul(std::string(port)) > 65535)
+      throw bad("bad port");
+    u.port = std::string(port);
+  } else {
+    u.port = u.scheme == "https" ? "443" : "80";
+  }
+  return u;
+}
+
+std::string Url::str() const {
+  auto h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return scheme + "://" + h + ":" + port + base_path;
+}
+
+std::optional<std::string> ClientResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return std::nullopt;
+}
+
+nlohmann::json ClientResponse::json() const {
+  try {
+    return nlohmann::json::parse(body);
+  } catch (const std::exception&) {
+    throw Error(errc::bad_gateway, "the server answered " + std::to_string(status) + " with a body that is not JSON");
+  }
+}
+
+struct Client::Impl {
+  Url url;
+  ClientOptions options;
+  asio::io_context ioc;
+  std::optional<asio::ssl::context> ssl;
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  bool connected() const { return plain || tls; }
+
+  // Runs one asynchronous operation to completion with the configured timeout.
+  template <class Start>
+  boost::system::error_code run(Start&& start) {
+    boost::system::error_code result = asio::error::would_block;
+    lowest().expires_after(options.timeout);
+    start([&](boost::system::error_code ec, auto&&...) { result = ec; });
+    ioc.restart();
+    ioc.run();
+    return result;
+  }
+
+  template <class F>
+  auto with_stream(F&& f) {
+    if (tls) return f(*tls);
+    return f(*plain);
+  }
+
+  void close() {
+    boost::system::error_code ec;
+    if (connected()) lowest().socket().close(ec);
+    plain.reset();
+    tls.reset();
+    buffer.clear();
+  }
+
+  [[noreturn]] void unreachable(const std::string& why) {
+    close();
+    throw Error(errc::unavailable, "cannot connect to " + url.str() + ": " + why);
+  }
+
+  void connect() {
+    close();
+    tcp::resolver resolver(ioc);
+    boost::system::error_code ec;
+    auto endpoints = resolver.resolve(url.host, url.port, ec);
+    if (ec) unreachable(ec.message());
+    if (url.scheme == "https") {
+      if (!ssl) {
+        ssl.emplace(asio::ssl::context::tls_client);
+        if (options.insecure) {
+          ssl->set_verify_mode(asio::ssl::verify_none);
+        } else {
+          ssl->set_verify_mode(asio::ssl::verify_peer);
+          if (!options.ca_file.empty())
+            ssl->load_verify_file(options.ca_file);
+          else
+            ssl->set_default_verify_paths();
+        }
+      }
+      tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *ssl);
+      if (!options.insecure) tls->set_verify_callback(asio::ssl::host_name_verification(url.host));
+      SSL_set_tlsext_host_name(tls->native_handle(), url.host.c_str());
+    } else {
+      plain = std::make_unique<beast::tcp_stream>(ioc);
+    }
+    ec = run([&](auto handler) { lowest().async_connect(endpoints, [handler](auto e, auto&&) mutable { handler(e); }); });
+    if (ec == beast::error::timeout) unreachable("timed out");
+    if (ec) unreachable(ec.message());
+    if (tls) {
+      ec = run([&](auto handler) { tls->async_handshake(asio::ssl::stream_base::client, handler); });
+      if (ec) unreachable("TLS handshake failed: " + ec.message());
+    }
+  }
+
+  bhttp::request<bhttp::string_body> make_request(std::string_view method, std::string_view target, std::string body,
+                                                  const std::vector<std::pair<std::string, std::string>>& headers) {
+    bhttp::request<bhttp::string_body> req;
+    req.method_string(method);
+    req.target(url.base_path + std::string(target));
+    req.version(11);
+    req.set(bhttp::field::host, url.host + ":" + url.port);
+    req.set(bhttp::field::user_agent, "neuro/" NEUROD_CLIENT_VERSION);
+    if (!options.token.empty()) req.set(bhttp::field::authorization, "Bearer " + options.token);
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    req.keep_alive(true);
+    return req;
+  }
+
+  // Sends the request, reconnecting once when a kept-alive connection turns out closed.
+  void send(bhttp::request<bhttp::string_body>& req) {
+    for (int attempt = 0;; ++attempt) {
+      bool reused = connected();
+      if (!reused) connect();
+      auto ec = with_stream([&](auto& s) { return run([&](auto h) { bhttp::async_write(s, req, h); }); });
+      if (!ec) return;
+      close();
+      if (!reused || attempt > 0) {
+        if (ec == beast::error::timeout) throw Error(errc::gateway_timeout, "the server at " + url.str() + " did not answer in time");
+        unreachable(ec.message());
+      }
+    }
+  }
+
+  void fail_read(boost::system::error_code ec) {
+    close();
+    if (ec == beast::error::timeout) throw Error(errc::gateway_timeout, "the server at " + url.str() + " did not answer in time");
+    throw Error(errc::unavailable, "the connection to " + url.str() + " failed: " + ec.message());
+  }
+};
+
+
+Client::Client(std::string base_url, ClientOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->url = Url::parse(base_url);
+  impl_->options = std::move(options);
+}
+Client::~Client() = default;
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+
+const Url& Client::url() const { return impl_->url; }
+
+ClientResponse Client::request(std::string_view method, std::string_view target, std::string body,
+                               std::vector<std::pair<std::string, std::string>> headers) {
+  std::string collected;
+  auto r = stream(method, target, [&](std::string_view chunk) {
+    collected.append(chunk);
+    return true;
+  }, std::move(body), std::move(headers));
+  r.body = std::move(collected);
+  return r;
+}
+
+ClientResponse Client::post_json(std::string_view target, const nlohmann::json& body) {
+  return request("POST", target, body.dump(), {{"Content-Type", "application/json"}});
+}
+
+ClientResponse Client::stream(std::string_view method, std::string_view target,
+                              const std::function<bool(std::string_view)>& on_chunk, std::string body,
+                              std::vector<std::pair<std::string, std::string>> headers) {
+  auto& d = *impl_;
+  auto req = d.make_request(method, target, std::move(body), headers);
+  bool is_head = method == "HEAD";
+  for (int attempt = 0;; ++attempt) {
+    bool reused = d.connected();
+    d.send(req);
+    bhttp::response_parser<bhttp::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    parser.skip(is_head);
+    auto ec = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_read_header(s, d.buffer, parser, h); }); });
+    if (ec) {
+      // A kept-alive connection the server closed meanwhile: try once more on a new one.
+      if (reused && attempt == 0 && (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+                                     ec == asio::error::connection_reset)) {
+        d.close();
+        continue;
+      }
+      d.fail_read(ec);
+    }
+    ClientResponse out;
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& f : parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    bool keep = parser.get().keep_alive();
+    bool stopped = false;
+    char buf[16 * 1024];
+    while (!parser.is_done()) {
+      parser.get().body().data = buf;
+      parser.get().body().size = sizeof buf;
+      ec = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_read_some(s, d.buffer, parser, h); }); });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) d.fail_read(ec);
+      auto n = sizeof buf - parser.get().body().size;
+      if (n && !on_chunk(std::string_view(buf, n))) {
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped || !keep) d.close();
+    return out;
+  }
+}
+
+}  // namespace neurod::http

@@ -1,0 +1,1088 @@
+// The HTTP server: one coroutine per connection on a strand of the I/O context,
+// header-first reading, handlers on a bounded blocking pool, bodies in memory or
+// streamed to a temp file, downloads and chunked streams written piecewise, and
+// WebSocket upgrades. See DESIGN §3.
+#include "http/server.hpp"
+
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "http/url.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+namespace neurod::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+std::pair<std::string, std::uint16_t> split_host_port(std::string_view listen) {
+  auto bad = [&] {
+    return Error(errc::invalid_argument, "expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got \"" + std::string(listen) + "\"");
+  };
+  std::string host;
+  std::string_view port;
+  if (!listen.empty() && listen.front() == '[') {
+    auto close = listen.find(']');
+    if (close == std::string_view::npos || close + 1 >= listen.size() || listen[close + 1] != ':') throw bad();
+    host = std::string(listen.substr(1, close - 1));
+    port = listen.substr(close + 2);
+  } else {
+    auto colon = listen.rfind(':');
+    if (colon == std::string_view::npos || listen.find(':') != colon) throw bad();
+    host = std::string(listen.substr(0, colon));
+    port = listen.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5) throw bad();
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') throw bad();
+    value = value * 10 + unsigned(c - '0');
+  }
+  if (value > 65535) throw bad();
+  return {host, static_cast<std::uint16_t>(value)};
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+std::optional<Method> to_method(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get: return Method::get;
+    case bhttp::verb::head: return Method::head;
+    case bhttp::verb::post: return Method::post;
+    case bhttp::verb::put: return Method::put;
+    case bhttp::verb::patch: return Method::patch;
+    case bhttp::verb::delete_: return Method::del;
+    case bhttp::verb::options: return Method::options;
+    default: return std::nullopt;
+  }
+}
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  return true;
+}
+
+// Parses "bytes=a-b", "bytes=a-" and "bytes=-n" (one range; multipart ranges are
+// answered with the whole file, which RFC 9110 allows).
+struct ByteRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;  // inclusive
+};
+enum class RangeResult { none, ok, unsatisfiable };
+RangeResult parse_range(std::string_view header, std::uint64_t size, ByteRange& out) {
+  if (!header.starts_with("bytes=")) return RangeResult::none;
+  auto spec = header.substr(6);
+  if (spec.find(',') != std::string_view::npos) return RangeResult::none;
+  auto dash = spec.find('-');
+  if (dash == std::string_view::npos) return RangeResult::none;
+  auto num = [](std::string_view s, std::uint64_t& v) {
+    if (s.empty() || s.size() > 19) return false;
+    v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + std::uint64_t(c - '0');
+    }
+    return true;
+  };
+  auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  std::uint64_t x = 0, y = 0;
+  if (a.empty()) {
+    if (!num(b, y)) return RangeResult::none;
+    if (y == 0 || size == 0) return RangeResult::unsatisfiable;
+    out.first = y >= size ? 0 : size - y;
+    out.last = size - 1;
+    return RangeResult::ok;
+  }
+  if (!num(a, x)) return RangeResult::none;
+  if (b.empty()) {
+    y = size == 0 ? 0 : size - 1;
+  } else if (!num(b, y) || y < x) {
+    return RangeResult::none;
+  }
+  if (x >= size) return RangeResult::unsatisfiable;
+  out.first = x;
+  out.last = std::min(y, size - 1);
+  return RangeResult::ok;
+}
+
+// ---------------------------------------------------------------------------
+// StreamWriter implementation: a queue drained by the connection's coroutine.
+
+class QueueWriter : public StreamWriter, public std::enable_shared_from_this<QueueWriter> {
+ public:
+  explicit QueueWriter(asio::any_io_executor ex) : timer_(ex) { timer_.expires_at(asio::steady_timer::time_point::max()); }
+
+  bool write(std::string chunk) override {
+    if (chunk.empty()) return !gone_.load();
+    std::lock_guard lock(mu_);
+    if (gone_ || closed_) return false;
+    queued_ += chunk.size();
+    queue_.push_back(std::move(chunk));
+    wake();
+    return true;
+  }
+  void close() override {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    wake();
+  }
+  void abort() override {
+    std::lock_guard lock(mu_);
+    aborted_ = closed_ = true;
+    wake();
+  }
+  bool closed() const override { return gone_.load() || closed_flag(); }
+  std::size_t queued_bytes() const override {
+    std::lock_guard lock(mu_);
+    return queued_;
+  }
+
+  // Called by the connection: the client went away or the server is stopping.
+  void mark_gone() {
+    gone_ = true;
+    std::lock_guard lock(mu_);
+    wake();
+  }
+
+  // The coroutine side: waits for data or the end. Returns false at the end.
+  awaitable<bool> next(std::string& out, bool& aborted) {
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (!queue_.empty()) {
+          out = std::move(queue_.front());
+          queue_.pop_front();
+          queued_ -= out.size();
+          co_return true;
+        }
+        if (closed_ || gone_) {
+          aborted = aborted_ || gone_;
+          co_return false;
+        }
+        signalled_ = false;
+      }
+      boost::system::error_code ec;
+      co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+
+ private:
+  bool closed_flag() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  // Wakes the coroutine; the timer is only touched on its own executor.
+  void wake() {
+    if (signalled_) return;
+    signalled_ = true;
+    asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  mutable std::mutex mu_;
+  std::deque<std::string> queue_;
+  std::size_t queued_ = 0;
+  bool closed_ = false;
+  bool aborted_ = false;
+  bool signalled_ = false;
+  std::atomic<bool> gone_{false};
+  asio::steady_timer timer_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+struct Server::Impl {
+  ServerOptions options;
+  Router& router;
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool pool;
+  std::optional<asio::ssl::context> ssl;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::uint16_t bound_port = 0;
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<int> connections{0};
+
+  // Open connections, so that stop() can close idle ones and cancel streams.
+  struct Conn {
+    // Posts a close of the socket to the connection's strand (safe after the
+    // connection ended: the alive flag is checked there).
+    std::function<void()> close;
+    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+    std::atomic<bool> busy{false};
+    std::mutex mu;
+    std::function<void()> cancel_stream;  // set while a stream or WebSocket runs
+  };
+  std::mutex conns_mu;
+  std::list<std::shared_ptr<Conn>> conns;
+
+  // metrics
+  metrics::Family<metrics::Counter>& requests_total;
+  metrics::Family<metrics::Histogram>& request_seconds;
+  metrics::Gauge& in_flight_gauge;
+  metrics::Gauge& connections_gauge;
+  metrics::Family<metrics::Counter>& bytes_sent;
+
+  Impl(ServerOptions o, Router& r, metrics::Registry& m)
+      : options(std::move(o)),
+        router(r),
+        ioc(std::max(1, options.io_threads)),
+        pool(static_cast<std::size_t>(std::max(1, options.blocking_threads))),
+        acceptor(ioc),
+        requests_total(m.counter("neurod_http_requests_total", "HTTP requests answered, by route, method and status")),
+        request_seconds(m.histogram("neurod_http_request_duration_seconds", "HTTP request latency by route")),
+        in_flight_gauge(m.gauge("neurod_http_requests_in_flight", "HTTP requests being handled").with({})),
+        connections_gauge(m.gauge("neurod_http_connections", "Open HTTP connections").with({})),
+        bytes_sent(m.counter("neurod_http_response_bytes_total", "Response body bytes sent, by route")) {}
+
+  // Runs f on the blocking pool and resumes the coroutine on its own executor.
+  template <class R, class F>
+  awaitable<R> on_pool(F f) {
+    auto ex = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
+        [this, ex, f = std::move(f)](auto handler) mutable {
+          asio::post(pool, [ex, f = std::move(f), handler = std::move(handler)]() mutable {
+            std::exception_ptr err;
+            R result{};
+            try {
+              result = f();
+            } catch (...) {
+              err = std::current_exception();
+            }
+            asio::post(ex, [handler = std::move(handler), err, result = std::move(result)]() mutable {
+              handler(err, std::move(result));
+            });
+          });
+        },
+        use_awaitable);
+  }
+
+  awaitable<void> accept_loop();
+  template <class Stream>
+  awaitable<void> run_connection(Stream stream, std::string remote);
+  template <class Stream, class X>
+  awaitable<bool> send_file(Stream& stream, X& x, Response r, boost::system::error_code& ec);
+  template <class Stream, class X>
+  awaitable<bool> send_stream(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
+                              boost::system::error_code& ec);
+  template <class WsStream>
+  awaitable<void> run_websocket(WsStream& ws, WebSocketHandler& handler, const std::shared_ptr<Conn>& conn);
+};
+
+namespace {
+
+template <class Stream>
+auto& lowest(Stream& s) {
+  return beast::get_lowest_layer(s);
+}
+
+// Everything about one request that the access log and metrics need.
+struct Exchange {
+  Request req;
+  const Route* route = nullptr;
+  int status = 0;
+  std::uint64_t bytes = 0;
+  Clock::time_point start = Clock::now();
+  bool keep_alive = true;
+};
+
+Response error_response(const Error& e, const std::string& request_id) {
+  auto r = Response::json(error_body(e, request_id), http_status(e.code()));
+  if (e.code() == errc::db_busy) r.headers.set("Retry-After", "1");
+  if (e.code() == errc::unauthenticated) r.headers.set("WWW-Authenticate", "Bearer realm=\"neurod\"");
+  return r;
+}
+
+// Fills Request fields from the parsed header. Throws Error(bad_request) on a bad target.
+template <class Fields>
+void fill_request(Request& req, const bhttp::request_header<Fields>& h) {
+  req.target = std::string(h.target());
+  auto t = std::string_view(req.target);
+  if (t.empty() || t.front() != '/') throw Error(errc::bad_request, "request target must be an absolute path");
+  auto q = t.find('?');
+  auto raw_path = t.substr(0, q);
+  auto decoded = percent_decode(raw_path, false);
+  if (!decoded) throw Error(errc::bad_request, "malformed percent-encoding in the request path");
+  if (decoded->find('\0') != std::string::npos) throw Error(errc::bad_request, "NUL byte in the request path");
+  req.path = std::move(*decoded);
+  if (q != std::string_view::npos) {
+    auto parsed = parse_query(t.substr(q + 1));
+    if (!parsed) throw Error(errc::bad_request, "malformed query string");
+    req.query = std::move(*parsed);
+  }
+  for (const auto& f : h) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+}
+
+}  // namespace
+
+awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    boost::system::error_code ec;
+    tcp::socket socket(asio::make_strand(ioc));
+    co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      // Out of fds: back off briefly instead of spinning.
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    if (draining || connections.load() >= options.max_connections) {
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    std::string remote;
+    auto ep = socket.remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    auto ex = socket.get_executor();
+    if (ssl) {
+      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+      asio::co_spawn(ex, run_connection(std::move(stream), std::move(remote)), asio::detached);
+    } else {
+      asio::co_spawn(ex, run_connection(beast::tcp_stream(std::move(socket)), std::move(remote)), asio::detached);
+    }
+  }
+}
+
+template <class Stream>
+awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) {
+  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  auto conn = std::make_shared<Conn>();
+  auto ex = co_await asio::this_coro::executor;
+  conn->close = [ex, &stream, alive = conn->alive] {
+    asio::post(ex, [&stream, alive] {
+      if (!*alive) return;
+      boost::system::error_code ec;
+      lowest(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+      lowest(stream).socket().close(ec);
+    });
+  };
+  std::list<std::shared_ptr<Conn>>::iterator self;
+  {
+    std::lock_guard lock(conns_mu);
+    self = conns.insert(conns.end(), conn);
+  }
+  ++connections;
+  connections_gauge.inc();
+  struct Cleanup {
+    Impl* impl;
+    std::list<std::shared_ptr<Conn>>::iterator it;
+    ~Cleanup() {
+      *(*it)->alive = false;
+      std::lock_guard lock(impl->conns_mu);
+      impl->conns.erase(it);
+      --impl->connections;
+      impl->connections_gauge.dec();
+    }
+  } cleanup{this, self};
+
+  beast::flat_buffer buffer;
+  boost::system::error_code ec;
+
+  if constexpr (kTls) {
+    lowest(stream).expires_after(options.header_timeout);
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+  }
+
+  auto write_message = [&](auto& msg) -> awaitable<bool> {
+    lowest(stream).expires_after(options.request_timeout);
+    co_await bhttp::async_write(stream, msg, asio::redirect_error(use_awaitable, ec));
+    co_return !ec;
+  };
+
+  for (bool first = true;; first = false) {
+    // Wait for the next request: the idle timeout covers the gap, then the whole
+    // header must arrive within the header timeout (a byte-by-byte client is cut off).
+    conn->busy = false;
+    if (draining) break;
+    if (buffer.size() == 0) {
+      lowest(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
+      auto n = co_await stream.async_read_some(buffer.prepare(4096), asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+      buffer.commit(n);
+    }
+    conn->busy = true;
+    Exchange x;
+    x.req.remote_address = remote;
+    bhttp::request_parser<bhttp::empty_body> header_parser;
+    header_parser.header_limit(static_cast<std::uint32_t>(options.max_header_size));
+    header_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    lowest(stream).expires_after(options.header_timeout);
+    co_await bhttp::async_read_header(stream, buffer, header_parser, asio::redirect_error(use_awaitable, ec));
+    ++in_flight;
+    in_flight_gauge.inc();
+    struct InFlight {
+      Impl* impl;
+      ~InFlight() {
+        --impl->in_flight;
+        impl->in_flight_gauge.dec();
+      }
+    } in_flight_guard{this};
+
+    // Sends a complete in-memory response; returns false when the connection must close.
+    auto send = [&](Response r) -> awaitable<bool> {
+      bhttp::response<bhttp::string_body> res;
+      res.result(static_cast<unsigned>(r.status));
+      res.version(11);
+      for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
+      res.set("X-Request-Id", x.req.request_id);
+      res.keep_alive(x.keep_alive && !draining);
+      x.status = r.status;
+      bool head = x.req.method == Method::head;
+      auto size = r.body.size();
+      if (r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200)) res.content_length(size);
+      if (!head) {
+        res.body() = std::move(r.body);
+        x.bytes = size;
+      }
+      if (head) {
+        bhttp::response_serializer<bhttp::string_body> sr(res);
+        sr.split(true);
+        lowest(stream).expires_after(options.request_timeout);
+        co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+      } else {
+        co_await write_message(res);
+      }
+      co_return !ec && res.keep_alive();
+    };
+    auto fail = [&](const Error& e) -> awaitable<bool> {
+      co_return co_await send(error_response(e, x.req.request_id));
+    };
+
+    if (ec) {
+      // Malformed or oversized header: answer once, then close (the stream position is unknown).
+      if (ec == asio::error::eof || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+          ec == asio::error::connection_reset) {
+        if (ec == beast::error::timeout) {
+          x.req.request_id = new_request_id();
+          x.keep_alive = false;
+          co_await fail(Error(errc::request_timeout, "the request header did not arrive in time"));
+        }
+        break;
+      }
+      x.req.request_id = new_request_id();
+      x.keep_alive = false;
+      if (ec == bhttp::error::header_limit)
+        co_await fail(Error(errc::header_too_large, "the request header is larger than " + std::to_string(options.max_header_size) + " bytes"));
+      else
+        co_await fail(Error(errc::bad_request, "malformed HTTP request: " + ec.message()));
+      spdlog::debug("closing connection from {}: {}", remote, ec.message());
+      break;
+    }
+
+    auto& hdr = header_parser.get();
+    x.keep_alive = hdr.keep_alive();
+    if (auto id = hdr["X-Request-Id"]; valid_request_id(id))
+      x.req.request_id = std::string(id);
+    else
+      x.req.request_id = new_request_id();
+
+    bool keep_going = true;
+    bool body_consumed = !header_parser.chunked() && (!header_parser.content_length() || *header_parser.content_length() == 0);
+    auto finish = [&]() {
+      auto seconds = std::chrono::duration<double>(Clock::now() - x.start).count();
+      std::string route_label = x.route ? x.route->pattern : "unmatched";
+      std::string method(to_string(x.req.method));
+      requests_total.with({{"route", route_label}, {"method", method}, {"status", std::to_string(x.status)}}).inc();
+      request_seconds.with({{"route", route_label}}).observe(seconds);
+      if (x.bytes) bytes_sent.with({{"route", route_label}}).inc(double(x.bytes));
+      if (options.access_log)
+        log::access().info("{} {} {} {} {}B {:.1f}ms {} {}", remote, method, x.req.target, x.status, x.bytes, seconds * 1000,
+                           x.req.principal.authenticated() ? x.req.principal.name : "-", x.req.request_id);
+    };
+
+    std::optional<Response> failure;  // co_await is not allowed inside a catch block
+    try {
+      auto method = to_method(hdr.method());
+      if (!method) throw Error(errc::not_implemented, "method " + std::string(hdr.method_string()) + " is not supported");
+      x.req.method = *method;
+      fill_request(x.req, hdr);
+
+      auto match = router.match(x.req.method, x.req.path);
+      if (!match.route) {
+        if (!match.allowed.empty()) {
+          std::string allow;
+          for (auto m : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(to_string(m));
+          auto r = error_response(Error(errc::method_not_allowed, std::string(to_string(x.req.method)) + " is not allowed on " + x.req.path +
+                                                                      "; allowed: " + allow),
+                                  x.req.request_id);
+          r.headers.set("Allow", allow);
+          throw r;
+        }
+        throw Error(errc::not_found, "no route for " + std::string(to_string(x.req.method)) + " " + x.req.path).with_code("route_not_found");
+      }
+      x.route = match.route;
+      x.req.params = std::move(match.params);
+      const auto& opts = x.route->options;
+
+      // Authenticate before reading any body: an anonymous client cannot upload.
+      if (const auto& auth = router.authenticator()) {
+        try {
+          if (auto p = auth(x.req)) x.req.principal = std::move(*p);
+        } catch (const Error&) {
+          if (!opts.public_route) throw;
+        }
+      }
+      if (!opts.public_route && !x.req.principal.authenticated())
+        throw Error(errc::unauthenticated, "authentication required: pass a token as 'Authorization: Bearer TOKEN'");
+
+      // WebSocket upgrade.
+      if (x.route->websocket) {
+        if (!websocket::is_upgrade(hdr)) throw Error(errc::bad_request, "this endpoint needs a WebSocket upgrade").with_code("websocket_required");
+        auto factory = x.route->websocket;
+        auto handler = co_await on_pool<std::shared_ptr<WebSocketHandler>>(
+            [factory, &x] { return std::make_shared<WebSocketHandler>(factory(x.req)); });
+        x.status = 101;
+        finish();
+        conn->busy = true;
+        websocket::stream<Stream> ws(std::move(stream));
+        lowest(ws).expires_never();
+        ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        ws.read_message_max(options.max_body_size);
+        auto subprotocol = handler->subprotocol;
+        auto request_id = x.req.request_id;
+        ws.set_option(websocket::stream_base::decorator([subprotocol, request_id](websocket::response_type& res) {
+          if (!subprotocol.empty()) res.set(bhttp::field::sec_websocket_protocol, subprotocol);
+          res.set("X-Request-Id", request_id);
+        }));
+        co_await ws.async_accept(hdr, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+        co_await run_websocket(ws, *handler, conn);
+        co_return;
+      }
+
+      // The body. Refuse an oversized one before reading it.
+      std::uint64_t limit = opts.body_limit ? opts.body_limit
+                            : opts.body == BodyKind::file ? options.max_upload_size
+                                                          : options.max_body_size;
+      if (opts.body == BodyKind::none) limit = 0;
+      auto declared = header_parser.content_length();
+      if ((declared && *declared > limit) || (header_parser.chunked() && limit == 0)) {
+        x.keep_alive = false;  // the body stays unread
+        throw Error(errc::payload_too_large,
+                    limit == 0 ? "this endpoint takes no request body"
+                               : "the request body is " + (declared ? std::to_string(*declared) + " bytes" : std::string("too large")) +
+                                     "; the limit for this endpoint is " + std::to_string(limit) + " bytes");
+      }
+      if (!body_consumed && iequals(hdr[bhttp::field::expect], "100-continue")) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+        co_await write_message(cont);
+        if (ec) break;
+      }
+
+      auto body_timeout = opts.timeout.count() ? opts.timeout : options.request_timeout;
+      if (!body_consumed) {
+        lowest(stream).expires_after(body_timeout);
+        if (opts.body == BodyKind::file) {
+          bhttp::request_parser<bhttp::file_body> p(std::move(header_parser));
+          p.body_limit(limit);
+          auto dir = options.temp_dir.empty() ? std::filesystem::temp_directory_path() : options.temp_dir;
+          std::string tmpl = (dir / "upload-XXXXXX").string();
+          int fd = ::mkstemp(tmpl.data());
+          if (fd < 0) throw Error(errc::insufficient_storage, "cannot create a temporary file for the upload");
+          ::close(fd);
+          x.req.body_file = tmpl;
+          p.get().body().open(tmpl.c_str(), beast::file_mode::write, ec);
+          if (ec) throw Error(errc::insufficient_storage, "cannot open a temporary file for the upload");
+          co_await bhttp::async_read(stream, buffer, p, asio::redirect_error(use_awaitable, ec));
+          p.get().body().close();
+          std::error_code fec;
+          x.req.body_size = std::filesystem::file_size(x.req.body_file, fec);
+        } else {
+          bhttp::request_parser<bhttp::string_body> p(std::move(header_parser));
+          p.body_limit(limit);
+          co_await bhttp::async_read(stream, buffer, p, asio::redirect_error(use_awaitable, ec));
+          x.req.body = std::move(p.get().body());
+          x.req.body_size = x.req.body.size();
+        }
+        body_consumed = true;
+        if (ec) {
+          x.keep_alive = false;
+          if (ec == bhttp::error::body_limit)
+            throw Error(errc::payload_too_large, "the request body exceeds the limit of " + std::to_string(limit) + " bytes for this endpoint");
+          if (ec == beast::error::timeout) throw Error(errc::request_timeout, "the request body did not arrive in time");
+          if (ec == asio::error::eof || ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
+            std::error_code fec;
+            if (!x.req.body_file.empty()) std::filesystem::remove(x.req.body_file, fec);
+            break;
+          }
+          throw Error(errc::bad_request, "malformed request body: " + ec.message());
+        }
+      }
+
+      // The handler.
+      Response res;
+      if (opts.exec == Exec::io) {
+        res = x.route->handler(x.req);
+      } else {
+        auto handler = x.route->handler;
+        res = co_await on_pool<Response>([handler, &x] { return handler(x.req); });
+      }
+      if (!x.req.body_file.empty()) {
+        std::error_code fec;
+        std::filesystem::remove(x.req.body_file, fec);
+        x.req.body_file.clear();
+      }
+
+      if (res.kind == Response::Kind::memory) {
+        keep_going = co_await send(std::move(res));
+      } else if (res.kind == Response::Kind::file) {
+        keep_going = co_await send_file(stream, x, std::move(res), ec);
+      } else {
+        keep_going = co_await send_stream(stream, x, std::move(res), conn, ec);
+      }
+    } catch (const Response& r) {
+      failure = r;
+    } catch (const Error& e) {
+      if (http_status(e.code()) >= 500) spdlog::error("request {} {} {}: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
+      failure = error_response(e, x.req.request_id);
+    } catch (const std::exception& e) {
+      spdlog::error("request {} {} {} failed: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
+      failure = error_response(Error(errc::internal, "internal server error (request id " + x.req.request_id + ")"), x.req.request_id);
+    }
+    if (failure) keep_going = co_await send(std::move(*failure));
+    if (!x.req.body_file.empty()) {
+      std::error_code fec;
+      std::filesystem::remove(x.req.body_file, fec);
+    }
+    finish();
+    if (!keep_going || !body_consumed || ec) break;
+  }
+
+  // Graceful close: for TLS a close_notify, for TCP a FIN after the last response.
+  if constexpr (kTls) {
+    lowest(stream).expires_after(std::chrono::seconds(2));
+    co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+  } else {
+    lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+}
+
+}  // namespace neurod::http
+
+namespace neurod::http {
+
+template <class Stream, class X>
+awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, boost::system::error_code& ec) {
+  int fd = ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) ::close(fd);
+    throw Error(errc::not_found, "file not found");
+  }
+  struct Fd {
+    int fd;
+    ~Fd() { ::close(fd); }
+  } guard{fd};
+  std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t offset = 0, length = size;
+  int status = r.status;
+  std::string content_range;
+  if (auto range = x.req.header("Range"); range && status == 200) {
+    ByteRange br;
+    switch (parse_range(*range, size, br)) {
+      case RangeResult::none: break;
+      case RangeResult::unsatisfiable: {
+        auto e = error_response(Error(errc::range_not_satisfiable, "range " + std::string(*range) + " is outside the file's " +
+                                                                       std::to_string(size) + " bytes"),
+                                x.req.request_id);
+        e.headers.set("Content-Range", "bytes */" + std::to_string(size));
+        throw e;
+      }
+      case RangeResult::ok:
+        status = 206;
+        offset = br.first;
+        length = br.last - br.first + 1;
+        content_range = "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" + std::to_string(size);
+        break;
+    }
+  }
+  bhttp::response<bhttp::buffer_body> res;
+  res.result(static_cast<unsigned>(status));
+  res.version(11);
+  for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
+  res.set(bhttp::field::accept_ranges, "bytes");
+  if (!content_range.empty()) res.set(bhttp::field::content_range, content_range);
+  res.set("X-Request-Id", x.req.request_id);
+  res.content_length(length);
+  res.keep_alive(x.keep_alive && !draining);
+  res.body().data = nullptr;
+  res.body().more = true;
+  x.status = status;
+  bhttp::response_serializer<bhttp::buffer_body> sr(res);
+  lowest(stream).expires_after(options.request_timeout);
+  co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  if (x.req.method == Method::head) co_return res.keep_alive();
+  std::vector<char> buf(64 * 1024);
+  std::uint64_t remaining = length;
+  while (!sr.is_done()) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), remaining));
+    ssize_t n = want ? ::pread(fd, buf.data(), want, static_cast<off_t>(offset)) : 0;
+    if (n < 0 || (want && n == 0)) co_return false;  // the file shrank or failed: the short body tells the client
+    offset += std::uint64_t(n);
+    remaining -= std::uint64_t(n);
+    if (n == 0) {
+      res.body().data = nullptr;
+      res.body().more = false;
+    } else {
+      res.body().data = buf.data();
+      res.body().size = std::size_t(n);
+      res.body().more = remaining > 0;
+    }
+    lowest(stream).expires_after(options.request_timeout);
+    co_await bhttp::async_write(stream, sr, asio::redirect_error(use_awaitable, ec));
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) co_return false;
+    x.bytes += std::uint64_t(n);
+  }
+  co_return res.keep_alive();
+}
+
+template <class Stream, class X>
+awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
+                                          boost::system::error_code& ec) {
+  bhttp::response<bhttp::empty_body> res;
+  res.result(static_cast<unsigned>(r.status));
+  res.version(11);
+  for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
+  res.set("X-Request-Id", x.req.request_id);
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Accel-Buffering", "no");
+  res.chunked(true);
+  res.keep_alive(x.keep_alive && !draining);
+  x.status = r.status;
+  bhttp::response_serializer<bhttp::empty_body> sr(res);
+  lowest(stream).expires_after(options.request_timeout);
+  co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  if (x.req.method == Method::head) co_return false;
+
+  auto writer = std::make_shared<QueueWriter>(co_await asio::this_coro::executor);
+  auto source = r.stream_source;
+  {
+    std::lock_guard lock(conn->mu);
+    conn->cancel_stream = [writer, source] {
+      writer->mark_gone();
+      source->cancel();
+    };
+  }
+  if (draining) conn->cancel_stream();
+  source->start(writer);
+  bool aborted = false;
+  std::string chunk;
+  while (co_await writer->next(chunk, aborted)) {
+    lowest(stream).expires_after(options.request_timeout);
+    co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(chunk)), asio::redirect_error(use_awaitable, ec));
+    lowest(stream).expires_never();
+    if (ec) break;
+    x.bytes += chunk.size();
+  }
+  {
+    std::lock_guard lock(conn->mu);
+    conn->cancel_stream = nullptr;
+  }
+  if (ec || aborted) {
+    writer->mark_gone();
+    source->cancel();
+    co_return false;
+  }
+  lowest(stream).expires_after(options.request_timeout);
+  co_await asio::async_write(stream, bhttp::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
+  co_return !ec && res.keep_alive();
+}
+
+namespace {
+
+// The WebSocket the handler sees: sends are queued and written by one coroutine on
+// the connection's strand, so they may come from any thread.
+class WsConnection : public WebSocket, public std::enable_shared_from_this<WsConnection> {
+ public:
+  explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex) { timer_.expires_at(asio::steady_timer::time_point::max()); }
+
+  void send_text(std::string m) override { push({std::move(m), false, false}); }
+  void send_binary(std::string m) override { push({std::move(m), true, false}); }
+  void close(int code, std::string reason) override {
+    close_code_ = code;
+    push({std::move(reason), false, true});
+  }
+  bool is_open() const override { return open_.load(); }
+
+  struct Item {
+    std::string data;
+    bool binary;
+    bool close;
+  };
+  void push(Item item) {
+    std::lock_guard lock(mu_);
+    if (!open_ || closing_) return;
+    if (item.close) closing_ = true;
+    queue_.push_back(std::move(item));
+    if (!signalled_) {
+      signalled_ = true;
+      asio::post(ex_, [self = shared_from_this()] { self->timer_.cancel(); });
+    }
+  }
+  void shut() {
+    open_ = false;
+    asio::post(ex_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+  template <class WsStream>
+  awaitable<void> write_loop(WsStream& ws) {
+    for (;;) {
+      Item item;
+      {
+        std::unique_lock lock(mu_);
+        if (queue_.empty()) {
+          if (!open_) co_return;
+          signalled_ = false;
+          lock.unlock();
+          boost::system::error_code ec;
+          co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+          continue;
+        }
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      boost::system::error_code ec;
+      if (item.close) {
+        co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), item.data),
+                                asio::redirect_error(use_awaitable, ec));
+        co_return;
+      }
+      ws.binary(item.binary);
+      co_await ws.async_write(asio::buffer(item.data), asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        open_ = false;
+        co_return;
+      }
+    }
+  }
+
+ private:
+  asio::any_io_executor ex_;
+  asio::steady_timer timer_;
+  std::mutex mu_;
+  std::deque<Item> queue_;
+  bool signalled_ = false;
+  bool closing_ = false;
+  int close_code_ = 1000;
+  std::atomic<bool> open_{true};
+};
+
+}  // namespace
+
+template <class WsStream>
+awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& handler, const std::shared_ptr<Conn>& conn) {
+  auto ex = co_await asio::this_coro::executor;
+  auto socket = std::make_shared<WsConnection>(ex);
+  {
+    std::lock_guard lock(conn->mu);
+    conn->close = [ex, &ws, alive = conn->alive] {
+      asio::post(ex, [&ws, alive] {
+        if (!*alive) return;
+        boost::system::error_code ec;
+        beast::get_lowest_layer(ws).socket().close(ec);
+      });
+    };
+    conn->cancel_stream = [socket] { socket->close(1001, "server shutting down"); };
+  }
+  // The writer runs beside the reader on the same strand; `done` tells us it ended.
+  auto writer_done = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
+  auto writer_finished = std::make_shared<bool>(false);
+  asio::co_spawn(
+      ex,
+      [socket, &ws, writer_done, writer_finished]() -> awaitable<void> {
+        co_await socket->write_loop(ws);
+        *writer_finished = true;
+        writer_done->cancel();
+      },
+      asio::detached);
+  if (handler.on_open) handler.on_open(socket);
+  beast::flat_buffer buf;
+  boost::system::error_code ec;
+  for (;;) {
+    co_await ws.async_read(buf, asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    std::string message = beast::buffers_to_string(buf.data());
+    buf.consume(buf.size());
+    if (handler.on_message) {
+      try {
+        handler.on_message(socket, std::move(message), !ws.got_text());
+      } catch (const std::exception& e) {
+        spdlog::warn("websocket handler failed: {}", e.what());
+        socket->close(1011, "internal error");
+      }
+    }
+  }
+  socket->shut();
+  if (!*writer_finished) co_await writer_done->async_wait(asio::redirect_error(use_awaitable, ec));
+  {
+    std::lock_guard lock(conn->mu);
+    conn->cancel_stream = nullptr;
+  }
+  if (handler.on_close) handler.on_close();
+}
+
+// ---------------------------------------------------------------------------
+
+Server::Server(ServerOptions options, Router& router, metrics::Registry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), router, metrics)) {}
+
+Server::~Server() {
+  if (!impl_->threads.empty()) stop(Duration(0));
+}
+
+void Server::start() {
+  auto& o = impl_->options;
+  auto where = o.host + ":" + std::to_string(o.port);
+  try {
+    if (!o.tls_cert_file.empty()) {
+      impl_->ssl.emplace(asio::ssl::context::tls_server);
+      impl_->ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                              asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+      impl_->ssl->use_certificate_chain_file(o.tls_cert_file);
+      impl_->ssl->use_private_key_file(o.tls_key_file, asio::ssl::context::pem);
+    }
+  } catch (const std::exception& e) {
+    throw Error(errc::unavailable, "cannot load the TLS certificate or key (" + o.tls_cert_file + ", " + o.tls_key_file + "): " + e.what());
+  }
+  try {
+    tcp::resolver resolver(impl_->ioc);
+    auto results = resolver.resolve(o.host, std::to_string(o.port), tcp::resolver::passive);
+    tcp::endpoint ep = results.begin()->endpoint();
+    impl_->acceptor.open(ep.protocol());
+    impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+    impl_->acceptor.bind(ep);
+    impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+    impl_->bound_port = impl_->acceptor.local_endpoint().port();
+  } catch (const boost::system::system_error& e) {
+    throw Error(errc::unavailable, "cannot listen on " + where + ": " + e.code().message());
+  }
+  if (!o.temp_dir.empty()) std::filesystem::create_directories(o.temp_dir);
+  impl_->work.emplace(impl_->ioc.get_executor());
+  asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
+  for (int i = 0; i < std::max(1, o.io_threads); ++i)
+    impl_->threads.emplace_back([this] {
+      for (;;) {
+        try {
+          impl_->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("I/O thread: {}", e.what());
+        }
+      }
+    });
+}
+
+std::uint16_t Server::port() const { return impl_->bound_port; }
+
+std::string Server::address() const {
+  auto host = impl_->options.host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(impl_->ssl ? "https://" : "http://") + host + ":" + std::to_string(impl_->bound_port);
+}
+
+std::size_t Server::in_flight() const { return impl_->in_flight.load(); }
+
+void Server::post_blocking(std::function<void()> fn) { asio::post(impl_->pool, std::move(fn)); }
+
+void Server::stop(Duration drain) {
+  if (impl_->threads.empty()) return;
+  impl_->draining = true;
+  asio::post(impl_->ioc, [this] {
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  // Idle keep-alive connections close now; streams and WebSockets are told to end;
+  // busy ones finish their request (answering with Connection: close).
+  auto sweep = [this] {
+    std::lock_guard lock(impl_->conns_mu);
+    for (auto& c : impl_->conns) {
+      std::function<void()> cancel;
+      {
+        std::lock_guard l(c->mu);
+        cancel = c->cancel_stream;
+      }
+      if (cancel) cancel();
+      else if (!c->busy) c->close();
+    }
+  };
+  sweep();
+  auto deadline = Clock::now() + drain;
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard lock(impl_->conns_mu);
+      if (impl_->conns.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    sweep();
+  }
+  {
+    std::lock_guard lock(impl_->conns_mu);
+    if (!impl_->conns.empty()) spdlog::warn("closing {} connection(s) still open after the drain period", impl_->conns.size());
+    for (auto& c : impl_->conns) c->close();
+  }
+  impl_->work.reset();
+  // Give the closes a moment to run, then stop the loop.
+  auto hard = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < hard) {
+    {
+      std::lock_guard lock(impl_->conns_mu);
+      if (impl_->conns.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->pool.join();
+}
+
+}  // namespace neurod::http

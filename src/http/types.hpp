@@ -1,0 +1,154 @@
+// The HTTP types modules see (DESIGN §3). No Beast or Asio here: modules include
+// this header, and keeping it small keeps their builds fast.
+#pragma once
+
+#include "core/errors.hpp"
+#include "core/units.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace neurod::http {
+
+enum class Method { get, head, post, put, patch, del, options };
+std::string_view to_string(Method m);
+std::optional<Method> parse_method(std::string_view s);
+
+// Header names compare case-insensitively; order and repeats are kept.
+class Headers {
+ public:
+  std::optional<std::string_view> get(std::string_view name) const;
+  std::vector<std::string_view> get_all(std::string_view name) const;
+  void set(std::string name, std::string value);  // replaces any existing
+  void add(std::string name, std::string value);  // appends
+  void remove(std::string_view name);
+  bool contains(std::string_view name) const { return get(name).has_value(); }
+  const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+// Who is calling. Filled by the authenticator (the auth module); anonymous until then.
+struct Principal {
+  std::string name;             // user or service account name; empty = anonymous
+  std::string kind = "anonymous";  // "user", "service", "anonymous"
+  bool authenticated() const { return !name.empty(); }
+};
+
+class Request {
+ public:
+  Method method = Method::get;
+  std::string target;  // raw request target, e.g. "/api/v1/jobs?status=running"
+  std::string path;    // percent-decoded path without the query
+  std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
+  std::vector<std::pair<std::string, std::string>> params;  // from the route pattern
+  Headers headers;
+  std::string remote_address;
+  std::string request_id;
+  Principal principal;
+
+  // Body, depending on the route's BodyKind.
+  std::string body;                    // BodyKind::memory
+  std::filesystem::path body_file;     // BodyKind::file: a temp file the server deletes afterwards
+  std::uint64_t body_size = 0;
+
+  // The path parameter; throws Error(internal) if the route has no such parameter.
+  const std::string& param(std::string_view name) const;
+  std::optional<std::string> query_param(std::string_view name) const;
+  std::vector<std::string> query_params(std::string_view name) const;
+  std::optional<std::string_view> header(std::string_view name) const { return headers.get(name); }
+  // Parses the body as JSON; malformed JSON throws Error(bad_request) saying where.
+  nlohmann::json json() const;
+};
+
+// A producer for chunked responses and other long-lived streams. The server calls
+// start() once on an I/O thread (it must not block); the source then writes from any
+// thread it likes. Each chunk is sent as it comes; write() returns false once the
+// client is gone, and the source should stop.
+class StreamWriter {
+ public:
+  virtual ~StreamWriter() = default;
+  virtual bool write(std::string chunk) = 0;
+  virtual void close() = 0;  // the final chunk; later writes are ignored
+  // Ends the connection without the final chunk, so the client sees an incomplete body.
+  virtual void abort() = 0;
+  virtual bool closed() const = 0;
+  virtual std::size_t queued_bytes() const = 0;  // back-pressure hint
+};
+
+class StreamSource {
+ public:
+  virtual ~StreamSource() = default;
+  virtual void start(std::shared_ptr<StreamWriter> writer) = 0;
+  virtual void cancel() {}  // the client disconnected or the server is draining
+};
+
+class Response {
+ public:
+  enum class Kind { memory, file, stream };
+
+  int status = 200;
+  Headers headers;
+  Kind kind = Kind::memory;
+  std::string body;                              // Kind::memory
+  std::filesystem::path file;                    // Kind::file (Range and HEAD handled by the server)
+  std::shared_ptr<StreamSource> stream_source;   // Kind::stream (chunked)
+
+  static Response json(const nlohmann::json& value, int status = 200);
+  static Response text(std::string body, int status = 200,
+                       std::string content_type = "text/plain; charset=utf-8");
+  static Response no_content();
+  static Response from_file(std::filesystem::path path, std::string content_type = "application/octet-stream");
+  static Response stream(std::string content_type, std::shared_ptr<StreamSource> source);
+  // A finite stream produced by a function on the blocking pool (e.g. an ndjson list).
+  static Response stream(std::string content_type, std::function<void(StreamWriter&)> producer);
+};
+
+// WebSocket: after the upgrade the server calls on_open, then on_message for each
+// message, then on_close. send_* may be called from any thread.
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  virtual void send_text(std::string message) = 0;
+  virtual void send_binary(std::string message) = 0;
+  virtual void close(int code = 1000, std::string reason = {}) = 0;
+  virtual bool is_open() const = 0;
+};
+
+struct WebSocketHandler {
+  std::function<void(std::shared_ptr<WebSocket>)> on_open;
+  std::function<void(std::shared_ptr<WebSocket>, std::string message, bool binary)> on_message;
+  std::function<void()> on_close;
+  std::string subprotocol;  // echoed in Sec-WebSocket-Protocol when not empty
+};
+
+enum class BodyKind { none, memory, file };
+enum class Exec { pool, io };  // io: trivial handlers that never block may run on the I/O thread
+
+struct RouteOptions {
+  bool public_route = false;     // true: no authentication needed. Default: authenticated.
+  BodyKind body = BodyKind::memory;
+  std::uint64_t body_limit = 0;  // 0: the server's http.max_body_size
+  Duration timeout{0};           // 0: the server's http.request_timeout
+  Exec exec = Exec::pool;
+  std::string summary;           // one line for the route listing
+};
+
+using Handler = std::function<Response(Request&)>;
+using WebSocketFactory = std::function<WebSocketHandler(Request&)>;
+// Returns the principal for valid credentials, nullopt when none were given;
+// throws Error(unauthenticated) for invalid ones.
+using Authenticator = std::function<std::optional<Principal>(const Request&)>;
+
+}  // namespace neurod::http
