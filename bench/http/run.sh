@@ -3,6 +3,7 @@
 # in the same run with Debian's nginx answering a static 200 on loopback.
 #
 #   bench/http/run.sh [duration=10s] [connections=64]
+#   ACCESS_LOG=off bench/http/run.sh      both servers without an access log
 #
 # Needs: wrk, nginx-light (scripts/setup --bench), a built neurod (scripts/build).
 # Both servers log every request to a file and use 2 worker threads/processes.
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/../.."
 DURATION=${1:-10s}
 CONNS=${2:-64}
 THREADS=2
+ACCESS_LOG=${ACCESS_LOG:-on}
 NEUROD=${NEUROD_BIN:-build/src/app/neurod}
 work=$(mktemp -d /tmp/neurod-bench-XXXXXX)
 cleanup() {
@@ -31,7 +33,7 @@ pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 4096; }
 http {
-  access_log $work/nginx-access.log;
+  access_log $( [ "$ACCESS_LOG" = on ] && echo "$work/nginx-access.log" || echo off );
   client_body_temp_path $work/body;
   proxy_temp_path $work/proxy;
   fastcgi_temp_path $work/fastcgi;
@@ -50,7 +52,7 @@ nginx -c "$work/nginx.conf"
 cat > "$work/neurod.yaml" <<YAML
 data_dir: $work/data
 log: {level: info}
-http: {listen: "127.0.0.1:0", io_threads: 2, blocking_threads: 4}
+http: {listen: "127.0.0.1:0", io_threads: 2, blocking_threads: 4, access_log: $( [ "$ACCESS_LOG" = on ] && echo true || echo false )}
 YAML
 "$NEUROD" --config "$work/neurod.yaml" > "$work/neurod.log" 2>&1 &
 npid=$!
@@ -88,4 +90,4 @@ echo "| neurod /api/v1/version (small JSON, I/O thread) | $ver_rps | ${ver_p99} 
 echo "| neurod /api/v1/config (small JSON, blocking pool) | $cfg_rps | ${cfg_p99} ms | $(ratio "$cfg_rps" "$nginx_rps") |"
 echo
 echo "neurod RSS: idle $((idle_rss_kb / 1024)) MiB ($idle_rss_kb kB), peak under load $((loaded_rss_kb / 1024)) MiB ($loaded_rss_kb kB)"
-echo "wrk -t$THREADS -c$CONNS -d$DURATION; access logs on for both; $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION; access logs $ACCESS_LOG for both; $(nproc) cores"

@@ -15,13 +15,16 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
 
   auto ping_opts = cheap;
   ping_opts.summary = "Liveness: answers while the process serves HTTP";
-  r.get("/api/v1/ping", [](http::Request&) { return http::Response::json({{"pong", true}}); }, ping_opts);
+  // Answers that never change are rendered once: these two are what load balancers and
+  // monitors poll.
+  static const std::string pong = nlohmann::json{{"pong", true}}.dump();
+  r.get("/api/v1/ping", [](http::Request&) { return http::Response::text(pong, 200, "application/json"); }, ping_opts);
 
   auto version_opts = cheap;
   version_opts.summary = "The daemon's version";
-  r.get("/api/v1/version", [](http::Request&) {
-    return http::Response::json({{"name", "neurod"}, {"version", NEUROD_VERSION}});
-  }, version_opts);
+  static const std::string version = nlohmann::json{{"name", "neurod"}, {"version", NEUROD_VERSION}}.dump();
+  r.get("/api/v1/version", [](http::Request&) { return http::Response::text(version, 200, "application/json"); },
+        version_opts);
 
   http::RouteOptions health_opts{.public_route = true, .body = http::BodyKind::none,
                                  .summary = "Health of every module; 503 when any is unhealthy"};

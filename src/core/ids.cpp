@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstdint>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -33,6 +35,20 @@ std::string new_id(std::string_view prefix) {
   return id;
 }
 
-std::string new_request_id() { return random_hex(8); }
+// Request ids only need to be unique, not unpredictable: a per-thread generator
+// seeded from libsodium saves a getrandom() system call on every request.
+std::string new_request_id() {
+  thread_local std::mt19937_64 gen = [] {
+    ensure_sodium();
+    std::uint64_t seed = 0;
+    randombytes_buf(&seed, sizeof seed);
+    return std::mt19937_64(seed);
+  }();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t v = gen();
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) id[static_cast<std::size_t>(i)] = kHex[v & 15];
+  return id;
+}
 
 }  // namespace neurod

@@ -1,4 +1,4 @@
-// The HTTP server: one coroutine per connection on a strand of the I/O context,
+// The HTTP server: one coroutine per connection on one of the I/O event loops,
 // header-first reading, handlers on a bounded blocking pool, bodies in memory or
 // streamed to a temp file, downloads and chunked streams written piecewise, and
 // WebSocket upgrades. See DESIGN §3.
@@ -26,6 +26,8 @@
 #include <deque>
 #include <limits>
 #include <list>
+#include <map>
+#include <tuple>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -231,11 +233,25 @@ class QueueWriter : public StreamWriter, public std::enable_shared_from_this<Que
 
 // ---------------------------------------------------------------------------
 
+constexpr std::int64_t kNoDeadline = std::numeric_limits<std::int64_t>::max();
+// How often the sweeper looks for connections past their deadline (the timeouts'
+// granularity).
+constexpr auto kSweepInterval = std::chrono::milliseconds(100);
+
+static std::vector<std::unique_ptr<asio::io_context>> make_loops(int n) {
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  for (int i = 0; i < std::max(1, n); ++i) loops.push_back(std::make_unique<asio::io_context>(1));
+  return loops;
+}
+
 struct Server::Impl {
   ServerOptions options;
   Router& router;
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // One event loop per I/O thread, like nginx's workers: a connection lives on one
+  // loop for its whole life, so it needs no strand and the loops share no locks.
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::size_t next_loop = 0;
   asio::thread_pool pool;
   std::optional<asio::ssl::context> ssl;
   tcp::acceptor acceptor;
@@ -247,11 +263,19 @@ struct Server::Impl {
 
   // Open connections, so that stop() can close idle ones and cancel streams.
   struct Conn {
-    // Posts a close of the socket to the connection's strand (safe after the
+    // Posts a close of the socket to the connection's loop (safe after the
     // connection ended: the alive flag is checked there).
     std::function<void()> close;
     std::shared_ptr<bool> alive = std::make_shared<bool>(true);
     std::atomic<bool> busy{false};
+    // Timeouts without a timer operation per request: the connection sets a deadline
+    // before each read or write, and one sweeper closes connections past theirs.
+    std::atomic<std::int64_t> deadline{kNoDeadline};
+    void arm(Duration d) {
+      deadline.store(std::chrono::duration_cast<std::chrono::milliseconds>((Clock::now() + d).time_since_epoch()).count(),
+                     std::memory_order_relaxed);
+    }
+    void disarm() { deadline.store(kNoDeadline, std::memory_order_relaxed); }
     std::mutex mu;
     std::function<void()> cancel_stream;  // set while a stream or WebSocket runs
   };
@@ -268,42 +292,66 @@ struct Server::Impl {
   Impl(ServerOptions o, Router& r, metrics::Registry& m)
       : options(std::move(o)),
         router(r),
-        ioc(std::max(1, options.io_threads)),
+        loops(make_loops(options.io_threads)),
         pool(static_cast<std::size_t>(std::max(1, options.blocking_threads))),
-        acceptor(ioc),
+        acceptor(*loops[0]),
         requests_total(m.counter("neurod_http_requests_total", "HTTP requests answered, by route, method and status")),
         request_seconds(m.histogram("neurod_http_request_duration_seconds", "HTTP request latency by route")),
         in_flight_gauge(m.gauge("neurod_http_requests_in_flight", "HTTP requests being handled").with({})),
         connections_gauge(m.gauge("neurod_http_connections", "Open HTTP connections").with({})),
         bytes_sent(m.counter("neurod_http_response_bytes_total", "Response body bytes sent, by route")) {}
 
-  // Runs f on the blocking pool and resumes the coroutine on its own executor.
+  // Runs f on the blocking pool and resumes the coroutine on its own executor (the
+  // connection's loop). The pool signals completion by cancelling a timer through the
+  // loop, which runs the cancel only after the wait is registered.
   template <class R, class F>
   awaitable<R> on_pool(F f) {
     auto ex = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(use_awaitable), void(std::exception_ptr, R)>(
-        [this, ex, f = std::move(f)](auto handler) mutable {
-          asio::post(pool, [ex, f = std::move(f), handler = std::move(handler)]() mutable {
-            std::exception_ptr err;
-            R result{};
-            try {
-              result = f();
-            } catch (...) {
-              err = std::current_exception();
-            }
-            asio::post(ex, [handler = std::move(handler), err, result = std::move(result)]() mutable {
-              handler(err, std::move(result));
-            });
-          });
-        },
-        use_awaitable);
+    asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+    std::optional<R> result;
+    std::exception_ptr error;
+    asio::post(pool, [&, ex] {
+      try {
+        result.emplace(f());
+      } catch (...) {
+        error = std::current_exception();
+      }
+      asio::post(ex, [&done] { done.cancel(); });
+    });
+    boost::system::error_code ec;
+    co_await done.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (error) std::rethrow_exception(error);
+    co_return std::move(*result);
+  }
+
+  // The metric children of one (route, method, status), looked up in the registry once
+  // per I/O thread and then kept, so the hot path takes no registry lock. The cache
+  // dies with the thread, which dies with this server.
+  struct RouteMetrics {
+    metrics::Counter* requests;
+    metrics::Histogram* latency;
+    metrics::Counter* bytes;
+  };
+  RouteMetrics& route_metrics(const Route* route, Method method, int status) {
+    thread_local std::map<std::tuple<const Route*, Method, int>, RouteMetrics> cache;
+    auto key = std::make_tuple(route, method, status);
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      std::string label = route ? route->pattern : "unmatched";
+      RouteMetrics m{
+          &requests_total.with({{"route", label}, {"method", std::string(to_string(method))}, {"status", std::to_string(status)}}),
+          &request_seconds.with({{"route", label}}), &bytes_sent.with({{"route", label}})};
+      it = cache.emplace(key, m).first;
+    }
+    return it->second;
   }
 
   awaitable<void> accept_loop();
+  awaitable<void> sweep_deadlines();
   template <class Stream>
   awaitable<void> run_connection(Stream stream, std::string remote);
   template <class Stream, class X>
-  awaitable<bool> send_file(Stream& stream, X& x, Response r, boost::system::error_code& ec);
+  awaitable<bool> send_file(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn, boost::system::error_code& ec);
   template <class Stream, class X>
   awaitable<bool> send_stream(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
                               boost::system::error_code& ec);
@@ -314,7 +362,7 @@ struct Server::Impl {
 namespace {
 
 template <class Stream>
-auto& lowest(Stream& s) {
+tcp::socket& lowest(Stream& s) {
   return beast::get_lowest_layer(s);
 }
 
@@ -326,7 +374,41 @@ struct Exchange {
   std::uint64_t bytes = 0;
   Clock::time_point start = Clock::now();
   bool keep_alive = true;
+  unsigned version = 11;  // of the request: 10 or 11
 };
+
+// The status line and header block of a response. Header values come from handlers;
+// a CR or LF in one would let it inject headers, so it is refused.
+std::string serialize_head(int status, const Headers& headers, const std::string& request_id,
+                           std::optional<std::size_t> content_length, bool keep_alive, unsigned version) {
+  std::string out;
+  out.reserve(192);
+  out += "HTTP/1.1 ";
+  out += std::to_string(status);
+  out += ' ';
+  out += bhttp::obsolete_reason(bhttp::int_to_status(static_cast<unsigned>(status)));
+  out += "\r\n";
+  for (const auto& [k, v] : headers.items()) {
+    if (k.find_first_of("\r\n:") != std::string::npos || v.find_first_of("\r\n") != std::string::npos)
+      throw std::logic_error("response header " + k + " contains a line break");
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "X-Request-Id: ";
+  out += request_id;
+  out += "\r\n";
+  if (content_length) {
+    out += "Content-Length: ";
+    out += std::to_string(*content_length);
+    out += "\r\n";
+  }
+  if (!keep_alive) out += "Connection: close\r\n";
+  else if (version == 10) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  return out;
+}
 
 Response error_response(const Error& e, const std::string& request_id) {
   auto r = Response::json(error_body(e, request_id), http_status(e.code()));
@@ -360,7 +442,7 @@ void fill_request(Request& req, const bhttp::request_header<Fields>& h) {
 awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
     boost::system::error_code ec;
-    tcp::socket socket(asio::make_strand(ioc));
+    tcp::socket socket(*loops[next_loop++ % loops.size()]);
     co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -380,25 +462,43 @@ awaitable<void> Server::Impl::accept_loop() {
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     auto ex = socket.get_executor();
     if (ssl) {
-      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+      asio::ssl::stream<tcp::socket> stream(std::move(socket), *ssl);
       asio::co_spawn(ex, run_connection(std::move(stream), std::move(remote)), asio::detached);
     } else {
-      asio::co_spawn(ex, run_connection(beast::tcp_stream(std::move(socket)), std::move(remote)), asio::detached);
+      asio::co_spawn(ex, run_connection(std::move(socket), std::move(remote)), asio::detached);
+    }
+  }
+}
+
+awaitable<void> Server::Impl::sweep_deadlines() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(kSweepInterval);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+    std::lock_guard lock(conns_mu);
+    for (auto& c : conns) {
+      if (c->deadline.load(std::memory_order_relaxed) > now) continue;
+      c->disarm();
+      std::lock_guard l(c->mu);
+      c->close();
     }
   }
 }
 
 template <class Stream>
 awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) {
-  constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
   auto conn = std::make_shared<Conn>();
   auto ex = co_await asio::this_coro::executor;
   conn->close = [ex, &stream, alive = conn->alive] {
     asio::post(ex, [&stream, alive] {
       if (!*alive) return;
       boost::system::error_code ec;
-      lowest(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
-      lowest(stream).socket().close(ec);
+      lowest(stream).shutdown(tcp::socket::shutdown_both, ec);
+      lowest(stream).close(ec);
     });
   };
   std::list<std::shared_ptr<Conn>>::iterator self;
@@ -424,13 +524,13 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
   boost::system::error_code ec;
 
   if constexpr (kTls) {
-    lowest(stream).expires_after(options.header_timeout);
+    conn->arm(options.header_timeout);
     co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return;
   }
 
   auto write_message = [&](auto& msg) -> awaitable<bool> {
-    lowest(stream).expires_after(options.request_timeout);
+    conn->arm(options.request_timeout);
     co_await bhttp::async_write(stream, msg, asio::redirect_error(use_awaitable, ec));
     co_return !ec;
   };
@@ -441,7 +541,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     conn->busy = false;
     if (draining) break;
     if (buffer.size() == 0) {
-      lowest(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
+      conn->arm(first ? options.header_timeout : options.idle_timeout);
       auto n = co_await stream.async_read_some(buffer.prepare(4096), asio::redirect_error(use_awaitable, ec));
       if (ec) break;
       buffer.commit(n);
@@ -452,8 +552,9 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     bhttp::request_parser<bhttp::empty_body> header_parser;
     header_parser.header_limit(static_cast<std::uint32_t>(options.max_header_size));
     header_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    lowest(stream).expires_after(options.header_timeout);
+    conn->arm(options.header_timeout);
     co_await bhttp::async_read_header(stream, buffer, header_parser, asio::redirect_error(use_awaitable, ec));
+    conn->disarm();
     ++in_flight;
     in_flight_gauge.inc();
     struct InFlight {
@@ -465,30 +566,23 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     } in_flight_guard{this};
 
     // Sends a complete in-memory response; returns false when the connection must close.
+    // In-memory responses are serialized by hand into one buffer and one write: the
+    // hot path of small JSON answers, where Beast's field container costs more than
+    // the whole exchange.
     auto send = [&](Response r) -> awaitable<bool> {
-      bhttp::response<bhttp::string_body> res;
-      res.result(static_cast<unsigned>(r.status));
-      res.version(11);
-      for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
-      res.set("X-Request-Id", x.req.request_id);
-      res.keep_alive(x.keep_alive && !draining);
       x.status = r.status;
+      bool keep = x.keep_alive && !draining;
       bool head = x.req.method == Method::head;
-      auto size = r.body.size();
-      if (r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200)) res.content_length(size);
+      bool has_length = r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200);
+      std::string out = serialize_head(r.status, r.headers, x.req.request_id,
+                                       has_length ? std::optional<std::size_t>(r.body.size()) : std::nullopt, keep, x.version);
       if (!head) {
-        res.body() = std::move(r.body);
-        x.bytes = size;
+        x.bytes = r.body.size();
+        out += r.body;
       }
-      if (head) {
-        bhttp::response_serializer<bhttp::string_body> sr(res);
-        sr.split(true);
-        lowest(stream).expires_after(options.request_timeout);
-        co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
-      } else {
-        co_await write_message(res);
-      }
-      co_return !ec && res.keep_alive();
+      conn->arm(options.request_timeout);
+      co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+      co_return !ec && keep;
     };
     auto fail = [&](const Error& e) -> awaitable<bool> {
       co_return co_await send(error_response(e, x.req.request_id));
@@ -496,15 +590,10 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
 
     if (ec) {
       // Malformed or oversized header: answer once, then close (the stream position is unknown).
-      if (ec == asio::error::eof || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-          ec == asio::error::connection_reset) {
-        if (ec == beast::error::timeout) {
-          x.req.request_id = new_request_id();
-          x.keep_alive = false;
-          co_await fail(Error(errc::request_timeout, "the request header did not arrive in time"));
-        }
+      // A closed connection, or one the sweeper closed for its header timeout.
+      if (ec == asio::error::eof || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
+          ec == asio::error::connection_reset)
         break;
-      }
       x.req.request_id = new_request_id();
       x.keep_alive = false;
       if (ec == bhttp::error::header_limit)
@@ -517,6 +606,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
 
     auto& hdr = header_parser.get();
     x.keep_alive = hdr.keep_alive();
+    x.version = hdr.version() == 10 ? 10 : 11;
     if (auto id = hdr["X-Request-Id"]; valid_request_id(id))
       x.req.request_id = std::string(id);
     else
@@ -526,11 +616,11 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     bool body_consumed = !header_parser.chunked() && (!header_parser.content_length() || *header_parser.content_length() == 0);
     auto finish = [&]() {
       auto seconds = std::chrono::duration<double>(Clock::now() - x.start).count();
-      std::string route_label = x.route ? x.route->pattern : "unmatched";
-      std::string method(to_string(x.req.method));
-      requests_total.with({{"route", route_label}, {"method", method}, {"status", std::to_string(x.status)}}).inc();
-      request_seconds.with({{"route", route_label}}).observe(seconds);
-      if (x.bytes) bytes_sent.with({{"route", route_label}}).inc(double(x.bytes));
+      auto& m = route_metrics(x.route, x.req.method, x.status);
+      m.requests->inc();
+      m.latency->observe(seconds);
+      if (x.bytes) m.bytes->inc(double(x.bytes));
+      std::string_view method = to_string(x.req.method);
       if (options.access_log)
         log::access().info("{} {} {} {} {}B {:.1f}ms {} {}", remote, method, x.req.target, x.status, x.bytes, seconds * 1000,
                            x.req.principal.authenticated() ? x.req.principal.name : "-", x.req.request_id);
@@ -581,7 +671,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
         finish();
         conn->busy = true;
         websocket::stream<Stream> ws(std::move(stream));
-        lowest(ws).expires_never();
+        conn->disarm();
         ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
         ws.read_message_max(options.max_body_size);
         auto subprotocol = handler->subprotocol;
@@ -617,7 +707,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
 
       auto body_timeout = opts.timeout.count() ? opts.timeout : options.request_timeout;
       if (!body_consumed) {
-        lowest(stream).expires_after(body_timeout);
+        conn->arm(body_timeout);
         if (opts.body == BodyKind::file) {
           bhttp::request_parser<bhttp::file_body> p(std::move(header_parser));
           p.body_limit(limit);
@@ -645,8 +735,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
           x.keep_alive = false;
           if (ec == bhttp::error::body_limit)
             throw Error(errc::payload_too_large, "the request body exceeds the limit of " + std::to_string(limit) + " bytes for this endpoint");
-          if (ec == beast::error::timeout) throw Error(errc::request_timeout, "the request body did not arrive in time");
-          if (ec == asio::error::eof || ec == bhttp::error::partial_message || ec == asio::error::connection_reset) {
+          if (ec == asio::error::eof || ec == bhttp::error::partial_message || ec == asio::error::connection_reset ||
+              ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
             std::error_code fec;
             if (!x.req.body_file.empty()) std::filesystem::remove(x.req.body_file, fec);
             break;
@@ -655,7 +745,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
         }
       }
 
-      // The handler.
+      // The handler has no deadline of its own (a slow one holds a pool thread, not the connection).
+      conn->disarm();
       Response res;
       if (opts.exec == Exec::io) {
         res = x.route->handler(x.req);
@@ -672,7 +763,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       if (res.kind == Response::Kind::memory) {
         keep_going = co_await send(std::move(res));
       } else if (res.kind == Response::Kind::file) {
-        keep_going = co_await send_file(stream, x, std::move(res), ec);
+        keep_going = co_await send_file(stream, x, std::move(res), conn, ec);
       } else {
         keep_going = co_await send_stream(stream, x, std::move(res), conn, ec);
       }
@@ -696,10 +787,10 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
 
   // Graceful close: for TLS a close_notify, for TCP a FIN after the last response.
   if constexpr (kTls) {
-    lowest(stream).expires_after(std::chrono::seconds(2));
+    conn->arm(std::chrono::seconds(2));
     co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
   } else {
-    lowest(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest(stream).shutdown(tcp::socket::shutdown_send, ec);
   }
 }
 
@@ -708,7 +799,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
 namespace neurod::http {
 
 template <class Stream, class X>
-awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, boost::system::error_code& ec) {
+awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
+                                        boost::system::error_code& ec) {
   int fd = ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
   if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -755,7 +847,7 @@ awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, boost:
   res.body().more = true;
   x.status = status;
   bhttp::response_serializer<bhttp::buffer_body> sr(res);
-  lowest(stream).expires_after(options.request_timeout);
+  conn->arm(options.request_timeout);
   co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return false;
   if (x.req.method == Method::head) co_return res.keep_alive();
@@ -775,7 +867,7 @@ awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, boost:
       res.body().size = std::size_t(n);
       res.body().more = remaining > 0;
     }
-    lowest(stream).expires_after(options.request_timeout);
+    conn->arm(options.request_timeout);
     co_await bhttp::async_write(stream, sr, asio::redirect_error(use_awaitable, ec));
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) co_return false;
@@ -798,7 +890,7 @@ awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, cons
   res.keep_alive(x.keep_alive && !draining);
   x.status = r.status;
   bhttp::response_serializer<bhttp::empty_body> sr(res);
-  lowest(stream).expires_after(options.request_timeout);
+  conn->arm(options.request_timeout);
   co_await bhttp::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return false;
   if (x.req.method == Method::head) co_return false;
@@ -817,9 +909,9 @@ awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, cons
   bool aborted = false;
   std::string chunk;
   while (co_await writer->next(chunk, aborted)) {
-    lowest(stream).expires_after(options.request_timeout);
+    conn->arm(options.request_timeout);
     co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(chunk)), asio::redirect_error(use_awaitable, ec));
-    lowest(stream).expires_never();
+    conn->disarm();
     if (ec) break;
     x.bytes += chunk.size();
   }
@@ -832,7 +924,7 @@ awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, cons
     source->cancel();
     co_return false;
   }
-  lowest(stream).expires_after(options.request_timeout);
+  conn->arm(options.request_timeout);
   co_await asio::async_write(stream, bhttp::make_chunk_last(), asio::redirect_error(use_awaitable, ec));
   co_return !ec && res.keep_alive();
 }
@@ -840,7 +932,7 @@ awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, cons
 namespace {
 
 // The WebSocket the handler sees: sends are queued and written by one coroutine on
-// the connection's strand, so they may come from any thread.
+// the connection's event loop, so they may come from any thread.
 class WsConnection : public WebSocket, public std::enable_shared_from_this<WsConnection> {
  public:
   explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex) { timer_.expires_at(asio::steady_timer::time_point::max()); }
@@ -928,12 +1020,12 @@ awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& hand
       asio::post(ex, [&ws, alive] {
         if (!*alive) return;
         boost::system::error_code ec;
-        beast::get_lowest_layer(ws).socket().close(ec);
+        beast::get_lowest_layer(ws).close(ec);
       });
     };
     conn->cancel_stream = [socket] { socket->close(1001, "server shutting down"); };
   }
-  // The writer runs beside the reader on the same strand; `done` tells us it ended.
+  // The writer runs beside the reader on the same loop; `done` tells us it ended.
   auto writer_done = std::make_shared<asio::steady_timer>(ex, asio::steady_timer::time_point::max());
   auto writer_finished = std::make_shared<bool>(false);
   asio::co_spawn(
@@ -994,7 +1086,7 @@ void Server::start() {
     throw Error(errc::unavailable, "cannot load the TLS certificate or key (" + o.tls_cert_file + ", " + o.tls_key_file + "): " + e.what());
   }
   try {
-    tcp::resolver resolver(impl_->ioc);
+    tcp::resolver resolver(*impl_->loops[0]);
     auto results = resolver.resolve(o.host, std::to_string(o.port), tcp::resolver::passive);
     tcp::endpoint ep = results.begin()->endpoint();
     impl_->acceptor.open(ep.protocol());
@@ -1006,13 +1098,14 @@ void Server::start() {
     throw Error(errc::unavailable, "cannot listen on " + where + ": " + e.code().message());
   }
   if (!o.temp_dir.empty()) std::filesystem::create_directories(o.temp_dir);
-  impl_->work.emplace(impl_->ioc.get_executor());
-  asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
-  for (int i = 0; i < std::max(1, o.io_threads); ++i)
-    impl_->threads.emplace_back([this] {
+  for (auto& loop : impl_->loops) impl_->work.emplace_back(loop->get_executor());
+  asio::co_spawn(*impl_->loops[0], impl_->accept_loop(), asio::detached);
+  asio::co_spawn(*impl_->loops[0], impl_->sweep_deadlines(), asio::detached);
+  for (auto& loop : impl_->loops)
+    impl_->threads.emplace_back([this, ioc = loop.get()] {
       for (;;) {
         try {
-          impl_->ioc.run();
+          ioc->run();
           return;
         } catch (const std::exception& e) {
           spdlog::error("I/O thread: {}", e.what());
@@ -1036,7 +1129,7 @@ void Server::post_blocking(std::function<void()> fn) { asio::post(impl_->pool, s
 void Server::stop(Duration drain) {
   if (impl_->threads.empty()) return;
   impl_->draining = true;
-  asio::post(impl_->ioc, [this] {
+  asio::post(*impl_->loops[0], [this] {
     boost::system::error_code ec;
     impl_->acceptor.close(ec);
   });
@@ -1045,13 +1138,14 @@ void Server::stop(Duration drain) {
   auto sweep = [this] {
     std::lock_guard lock(impl_->conns_mu);
     for (auto& c : impl_->conns) {
-      std::function<void()> cancel;
+      std::function<void()> cancel, close;
       {
         std::lock_guard l(c->mu);
         cancel = c->cancel_stream;
+        close = c->close;
       }
       if (cancel) cancel();
-      else if (!c->busy) c->close();
+      else if (!c->busy) close();
     }
   };
   sweep();
@@ -1067,9 +1161,12 @@ void Server::stop(Duration drain) {
   {
     std::lock_guard lock(impl_->conns_mu);
     if (!impl_->conns.empty()) spdlog::warn("closing {} connection(s) still open after the drain period", impl_->conns.size());
-    for (auto& c : impl_->conns) c->close();
+    for (auto& c : impl_->conns) {
+      std::lock_guard l(c->mu);
+      c->close();
+    }
   }
-  impl_->work.reset();
+  impl_->work.clear();
   // Give the closes a moment to run, then stop the loop.
   auto hard = Clock::now() + std::chrono::seconds(2);
   while (Clock::now() < hard) {
@@ -1079,7 +1176,7 @@ void Server::stop(Duration drain) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  impl_->ioc.stop();
+  for (auto& loop : impl_->loops) loop->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->pool.join();

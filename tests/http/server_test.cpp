@@ -110,7 +110,7 @@ TEST_CASE("keep-alive serves several requests on one connection") {
 TEST_CASE("malformed requests get 400 and the server keeps serving others") {
   TestServer server;
   for (const char* garbage : {"NOT A REQUEST\r\n\r\n", "GET /api/v1/ping HTTP/9.9\r\n\r\n", "GET /api/v1/ping HTTP/1.1\r\nBad Header\r\n\r\n",
-                              "GET relative HTTP/1.1\r\nHost: x\r\n\r\n", "\x01\x02\x03\r\n\r\n"}) {
+                              "GET relative HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "\x01\x02\x03\r\n\r\n"}) {
     CAPTURE(garbage);
     RawConnection conn(server.port());
     conn.send(garbage);
@@ -284,6 +284,13 @@ TEST_CASE("errors: unexpected exceptions are generic 500s; busy database is 503 
   CHECK(busy.json()["error"]["code"] == "db_busy");
 }
 
+TEST_CASE("a handler cannot inject headers through a line break") {
+  TestServer server(with_testing());
+  auto r = server.client().get("/test/inject");
+  CHECK(r.status == 500);
+  CHECK_FALSE(r.header("Set-Cookie").has_value());
+}
+
 TEST_CASE("routes are authenticated unless public") {
   TestServer server(with_testing());
   auto r = server.client().get("/test/private");
@@ -352,4 +359,38 @@ TEST_CASE("metrics count requests by route and status") {
   CHECK(m.body.find("neurod_http_request_duration_seconds_bucket") != std::string::npos);
   CHECK(m.body.find("process_resident_memory_bytes") != std::string::npos);
   CHECK(m.body.find("neurod_db_pool_sessions{state=\"idle\"}") != std::string::npos);
+}
+
+TEST_CASE("many concurrent clients on pool and I/O-thread routes") {
+  // A regression test for a crash under load when handlers resumed from the blocking pool.
+  TestServer server(with_testing());
+  auto url = server.url();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t)
+    clients.emplace_back([&, t] {
+      http::Client c(url);
+      for (int i = 0; i < 100; ++i) {
+        auto path = (i % 2) ? "/api/v1/config" : (t % 2 ? "/test/items/" + std::to_string(i) : std::string("/api/v1/ping"));
+        if (c.get(path).status == 200) ++ok;
+      }
+    });
+  for (auto& th : clients) th.join();
+  CHECK(ok == 1600);
+}
+
+TEST_CASE("HTTP/1.0 clients get keep-alive only when they ask for it") {
+  TestServer server;
+  RawConnection plain(server.port());
+  plain.send("GET /api/v1/ping HTTP/1.0\r\n\r\n");
+  auto out = plain.read_until_close();
+  CHECK(status_of(out) == 200);
+  CHECK(out.find("Connection: close") != std::string::npos);
+
+  RawConnection keep(server.port());
+  keep.send("GET /api/v1/ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto first = keep.read_until("}");
+  CHECK(first.find("Connection: keep-alive") != std::string::npos);
+  keep.send("GET /api/v1/version HTTP/1.0\r\n\r\n");
+  CHECK(keep.read_until_close().find("neurod") != std::string::npos);
 }

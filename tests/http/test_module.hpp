@@ -60,6 +60,11 @@ class Module : public app::ModuleBase {
     }, pub);
     r.get("/test/private", [](http::Request& req) { return http::Response::json({{"user", req.principal.name}}); });
     r.get("/test/boom", [](http::Request&) -> http::Response { throw std::runtime_error("secret detail"); }, pub);
+    r.get("/test/inject", [](http::Request&) {
+      auto res = http::Response::text("x");
+      res.headers.set("X-Evil", "a\r\nSet-Cookie: stolen=1");
+      return res;
+    }, pub);
     r.get("/test/busy", [](http::Request&) -> http::Response { throw Error(errc::db_busy, ""); }, pub);
     r.get("/test/slow", [](http::Request& req) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(req.query_param("ms").value_or("300"))));
