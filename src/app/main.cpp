@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 namespace {
 
@@ -34,14 +35,20 @@ void print_config_errors(const config::ConfigError& e) {
   for (const auto& line : e.errors) std::cerr << "  " << line << "\n";
 }
 
-int run_daemon(const std::string& config_path) {
-  config::LoadedConfig cfg;
+// Loads the config, or prints every problem in it and returns nullopt.
+std::optional<config::LoadedConfig> load_or_report(const std::string& path) {
   try {
-    cfg = app::load_config(config_path);
+    return app::load_config(path);
   } catch (const config::ConfigError& e) {
     print_config_errors(e);
-    return kExitConfig;
+    return std::nullopt;
   }
+}
+
+int run_daemon(const std::string& config_path) {
+  auto loaded = load_or_report(config_path);
+  if (!loaded) return kExitConfig;
+  auto& cfg = *loaded;
   log::init(cfg.global.log.level, cfg.global.log.format == "json" ? log::Format::json : log::Format::text);
 
   // Block the stop signals in every thread; this one waits for them below.
@@ -97,13 +104,9 @@ int check_config(const std::string& path) {
 }
 
 int migrate(const std::string& path, bool dry_run) {
-  config::LoadedConfig cfg;
-  try {
-    cfg = app::load_config(path);
-  } catch (const config::ConfigError& e) {
-    print_config_errors(e);
-    return kExitConfig;
-  }
+  auto loaded = load_or_report(path);
+  if (!loaded) return kExitConfig;
+  auto& cfg = *loaded;
   log::init(cfg.global.log.level);
   try {
     auto modules = app::compiled_modules();
