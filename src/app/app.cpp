@@ -198,6 +198,7 @@ App::~App() {
 void App::start() {
   auto& d = *impl_;
   const auto& g = d.cfg.global;
+  log::init(g.log.level, g.log.format == "json" ? log::Format::json : log::Format::text);
   auto plan = plan_modules(d.cfg, d.infos);
   for (const auto* m : plan) d.names.push_back(m->name);
 

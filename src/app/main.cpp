@@ -15,6 +15,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -37,6 +38,12 @@ void print_config_errors(const config::ConfigError& e) {
 
 // Loads the config, or prints every problem in it and returns nullopt.
 std::optional<config::LoadedConfig> load_or_report(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    std::cerr << "neurod: no config file at " << path
+              << "\n  pass --config FILE or set NEUROD_CONFIG; config/neurod.yaml in the source tree runs an all-in-one node\n";
+    return std::nullopt;
+  }
   try {
     return app::load_config(path);
   } catch (const config::ConfigError& e) {
@@ -49,7 +56,6 @@ int run_daemon(const std::string& config_path) {
   auto loaded = load_or_report(config_path);
   if (!loaded) return kExitConfig;
   auto& cfg = *loaded;
-  log::init(cfg.global.log.level, cfg.global.log.format == "json" ? log::Format::json : log::Format::text);
 
   // Block the stop signals in every thread; this one waits for them below.
   sigset_t stop_signals;

@@ -31,6 +31,10 @@ def test_missing_config_file(tmp):
     r = run([NEUROD, "check-config", "--config", os.path.join(tmp, "nope.yaml")])
     assert r.returncode == 2
     assert "nope.yaml" in r.stderr
+    # Running without --config looks at $NEUROD_CONFIG and says how to point it elsewhere.
+    r = run([NEUROD], env={"NEUROD_CONFIG": os.path.join(tmp, "absent.yaml")})
+    assert r.returncode == 2, r
+    assert "no config file at" in r.stderr and "--config" in r.stderr, r.stderr
 
 
 def test_example_configs_are_valid(tmp):
