@@ -148,7 +148,9 @@ struct RouteOptions {
 using Handler = std::function<Response(Request&)>;
 using WebSocketFactory = std::function<WebSocketHandler(Request&)>;
 // Returns the principal for valid credentials, nullopt when none were given;
-// throws Error(unauthenticated) for invalid ones.
+// throws Error(unauthenticated) for invalid ones. It runs on the I/O thread, before
+// any body is read, on every request: answer from memory (a token cache), never
+// block on the database or the disk.
 using Authenticator = std::function<std::optional<Principal>(const Request&)>;
 
 }  // namespace neurod::http
