@@ -25,6 +25,7 @@ namespace neurod::app {
 
 std::vector<config::SectionSpec> section_specs(const std::vector<ModuleInfo>& modules) {
   std::vector<config::SectionSpec> out;
+  out.reserve(modules.size());
   for (const auto& m : modules) out.push_back({m.name, m.parse_config, m.reference});
   return out;
 }
@@ -266,7 +267,7 @@ void App::start() {
     for (auto& t : d.tasks) {
       auto fn = t.fn;
       auto name = t.name;
-      t.thread = std::jthread([fn, name](std::stop_token st) {
+      t.thread = std::jthread([fn, name](const std::stop_token& st) {
         try {
           fn(st);
         } catch (const std::exception& e) {

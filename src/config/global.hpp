@@ -20,8 +20,8 @@ struct HttpConfig {
   std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free port
   int io_threads = 2;
   int blocking_threads = 8;
-  Size max_header_size{16 * 1024};
-  Size max_body_size{1024 * 1024};          // default per-route limit for in-memory bodies
+  Size max_header_size{16ull * 1024};
+  Size max_body_size{1024ull * 1024};          // default per-route limit for in-memory bodies
   Size max_upload_size{64ull * 1024 * 1024 * 1024};  // default limit for streamed bodies
   Duration header_timeout{10000};   // whole request header must arrive within this
   Duration idle_timeout{60000};     // keep-alive connection idle limit

@@ -53,6 +53,7 @@ LoadedConfig load_string(const std::string& yaml, const std::string& display_nam
     sections = YAML::Node();
   }
   std::vector<std::string> names;
+  names.reserve(modules.size());
   for (const auto& m : modules) names.push_back(m.name);
 
   // Sections in document order, so that errors come out sorted by line.
@@ -86,7 +87,8 @@ LoadedConfig load_string(const std::string& yaml, const std::string& display_nam
     out.modules[m.name] = m.parse(keys, prefix, errors);
     out.enabled[m.name] = enabled;
   };
-  for (const auto& [name, section] : given) {
+  for (const auto& [given_name, section] : given) {
+    const std::string& name = given_name;  // a structured binding cannot be captured before C++20's P1091 in clang 14
     parse_section(*std::find_if(modules.begin(), modules.end(), [&](const auto& m) { return m.name == name; }),
                   section);
   }

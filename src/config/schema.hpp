@@ -137,17 +137,17 @@ void report_unknown(const YAML::Node& key_node, const std::string& prefix, const
 
 // The argument type of a non-generic callable, so that check() can be typed by the field.
 template <class F>
-struct callable_arg : callable_arg<decltype(&F::operator())> {};
+struct CallableArg : CallableArg<decltype(&F::operator())> {};
 template <class C, class R, class A>
-struct callable_arg<R (C::*)(A) const> {
+struct CallableArg<R (C::*)(A) const> {
   using type = std::remove_cvref_t<A>;
 };
 template <class C, class R, class A>
-struct callable_arg<R (C::*)(A)> {
+struct CallableArg<R (C::*)(A)> {
   using type = std::remove_cvref_t<A>;
 };
 template <class R, class A>
-struct callable_arg<R (*)(A)> {
+struct CallableArg<R (*)(A)> {
   using type = std::remove_cvref_t<A>;
 };
 
@@ -296,7 +296,7 @@ class FieldBuilder {
   // Runs after the built-in constraints passed, only on values written in the file.
   template <class F>
   FieldBuilder& check(F fn) {
-    using Arg = typename detail::callable_arg<std::decay_t<F>>::type;
+    using Arg = typename detail::CallableArg<std::decay_t<F>>::type;
     if (field_->type() != typeid(Arg)) {
       throw std::logic_error("config: check() on '" + field_->name() + "' takes the wrong value type");
     }
@@ -366,7 +366,7 @@ void parse_into(U& obj, const YAML::Node& node, const std::string& prefix, Error
       errors.add(key_node, prefix, "keys must be plain names");
       continue;
     }
-    const std::string name = key_node.Scalar();
+    const std::string& name = key_node.Scalar();
     const std::string key = join_key(prefix, name);
     bool duplicate = false;
     for (const auto& s : seen) duplicate = duplicate || s == name;

@@ -104,9 +104,9 @@ struct DurationUnit {
 constexpr std::array<DurationUnit, 5> kDurationUnits{{
     {"ms", 1},
     {"s", 1000},
-    {"m", 60 * 1000},
-    {"h", 60 * 60 * 1000},
-    {"d", 24 * 60 * 60 * 1000},
+    {"m", std::int64_t{60} * 1000},
+    {"h", std::int64_t{60} * 60 * 1000},
+    {"d", std::int64_t{24} * 60 * 60 * 1000},
 }};
 
 }  // namespace

@@ -18,8 +18,8 @@ struct ServerOptions {
   std::uint16_t port = 8080;  // 0: pick a free port (read it back with Server::port())
   int io_threads = 2;
   int blocking_threads = 8;
-  std::uint64_t max_header_size = 16 * 1024;
-  std::uint64_t max_body_size = 1024 * 1024;
+  std::uint64_t max_header_size = 16ull * 1024;
+  std::uint64_t max_body_size = 1024ull * 1024;
   std::uint64_t max_upload_size = 64ull << 30;
   Duration header_timeout{10000};
   Duration idle_timeout{60000};
