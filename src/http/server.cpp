@@ -27,11 +27,11 @@
 #include <limits>
 #include <list>
 #include <map>
-#include <tuple>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace neurod::http {
 
