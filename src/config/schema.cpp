@@ -335,6 +335,14 @@ bool check_map(const YAML::Node& node, const std::string& prefix, Errors& errors
   return false;
 }
 
+bool check_list(const YAML::Node& node, const std::string& key, Errors& errors) {
+  if (node.IsSequence()) return true;
+  errors.add(
+      node, key,
+      fmt::format("expected a list of maps, got {}", node.IsScalar() ? quoted(node.Scalar(), {}) : kind_of(node)));
+  return false;
+}
+
 void report_unknown(const YAML::Node& key_node, const std::string& prefix, const std::string& name,
                     const std::vector<std::string>& known, Errors& errors) {
   std::string message = fmt::format("unknown key '{}'", name);
@@ -355,6 +363,50 @@ std::string comment_block(int indent, const std::string& description, const std:
     if (!line.empty()) out += " " + std::string(line);
     out += "\n";
     start = end + 1;
+  }
+  return out;
+}
+
+std::string one_line(const std::string& description, const std::string& suffix) {
+  std::string text = description;
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  if (!suffix.empty()) text += (text.empty() ? "" : " ") + suffix;
+  return text;
+}
+
+void add_entry(std::vector<EntryLine> keys, int indent, std::vector<EntryLine>& out) {
+  const std::size_t column = static_cast<std::size_t>(indent);
+  // Keys sit at indent + 2; a commented-out one has its "#" there.
+  auto first = std::find_if(keys.begin(), keys.end(), [&](const EntryLine& l) {
+    return l.text.size() > column + 2 && l.text[column + 2] != '#';
+  });
+  if (first == keys.end()) {
+    out.push_back({std::string(column, ' ') + "- {}", ""});
+  } else {
+    first->text.replace(column, 2, "- ");
+  }
+  for (auto& l : keys) out.push_back(std::move(l));
+}
+
+void comment_out(std::vector<EntryLine>& lines, std::size_t from, int indent) {
+  const std::size_t column = static_cast<std::size_t>(indent);
+  for (std::size_t i = from; i < lines.size(); ++i) lines[i].text.insert(std::min(column, lines[i].text.size()), "#");
+}
+
+std::string render_lines(const std::vector<EntryLine>& lines) {
+  // Comments line up after the longest documented line, unless it is unusually long.
+  constexpr std::size_t kMaxColumn = 40;
+  std::size_t width = 0;
+  for (const auto& l : lines) {
+    if (!l.comment.empty() && l.text.size() <= kMaxColumn) width = std::max(width, l.text.size());
+  }
+  std::string out;
+  for (const auto& l : lines) {
+    out += l.text;
+    if (!l.comment.empty()) {
+      out += std::string(width > l.text.size() ? width - l.text.size() : 0, ' ') + "  # " + l.comment;
+    }
+    out += '\n';
   }
   return out;
 }

@@ -8,6 +8,12 @@
 // and that one list drives parsing (with every error collected, each with file, line and
 // dotted key), unknown-key detection with did-you-mean hints, and the commented reference
 // YAML (`neurod config reference`). The struct's member initialisers are the defaults.
+//
+// A field may also be a list of sections, std::vector<S> where S has its own describe(),
+// written as a YAML list of maps. Each entry starts from S{} and is checked like a nested
+// section; errors name it as "presets[1].cpu".
+//
+//   s.field("presets", &Config::presets, "Resource presets users pick for jobs.").non_empty();
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -126,14 +132,40 @@ concept Described = requires(Schema<U>& s) {
   U::describe(s);
 };
 
+// std::vector<S> of a described S: a YAML list of maps, each parsed as a section.
+template <class M>
+struct SectionList : std::false_type {};
+template <class S>
+struct SectionList<std::vector<S>> : std::bool_constant<Described<S>> {};
+template <class M>
+inline constexpr bool kSectionList = SectionList<M>::value;
+
 // Shared text of the reference: "# description (default: x; min: 1)" lines, indented.
 std::string comment_block(int indent, const std::string& description, const std::string& suffix);
 std::string constraint_suffix(const Constraints& c, const std::string& default_text, bool is_size, bool is_duration);
 // Returns false (and reports it) when a section's node is not a map.
 bool check_map(const YAML::Node& node, const std::string& prefix, Errors& errors);
+// Returns false (and reports it) when a list of sections' node is not a sequence.
+bool check_list(const YAML::Node& node, const std::string& key, Errors& errors);
 std::string join_key(const std::string& prefix, const std::string& name);
 void report_unknown(const YAML::Node& key_node, const std::string& prefix, const std::string& name,
                     const std::vector<std::string>& known, Errors& errors);
+
+// One line of a list of sections in the reference, documented by a trailing comment:
+// text is the whole line up to the value (indentation, and "- " or "#" where they apply).
+struct EntryLine {
+  std::string text;
+  std::string comment;
+};
+// A field's description and constraints on one line, for a trailing comment.
+std::string one_line(const std::string& description, const std::string& suffix);
+// Appends the lines of one list entry's keys (indented by indent + 2) with "- " at column
+// `indent` before the first key that is not commented out, or a "- {}" line when none is.
+void add_entry(std::vector<EntryLine> keys, int indent, std::vector<EntryLine>& out);
+// Comments out lines[from..] at column `indent`, so that deleting the "#" restores them.
+void comment_out(std::vector<EntryLine>& lines, std::size_t from, int indent);
+// The lines, one a line, with their trailing comments aligned.
+std::string render_lines(const std::vector<EntryLine>& lines);
 
 // The argument type of a non-generic callable, so that check() can be typed by the field.
 template <class F>
@@ -166,9 +198,14 @@ class FieldBase {
   virtual const std::type_info& type() const = 0;
   virtual bool ranged() const = 0;
   virtual bool stringy() const = 0;
+  virtual bool sized() const = 0;  // whether non_empty() means anything
   virtual bool is_string() const = 0;
   virtual void parse(T& obj, const YAML::Node& node, const std::string& key, Errors& errors) const = 0;
   virtual std::string reference(const T& defaults, int indent) const = 0;
+  // The field as a line (or, for a section, lines) of a list entry, at `indent`; documented
+  // when `docs`, with defaults taken from `defaults`.
+  virtual void entry_lines(const T& value, const T& defaults, int indent, bool docs,
+                           std::vector<EntryLine>& out) const = 0;
 
  protected:
   std::string name_;
@@ -178,10 +215,15 @@ class FieldBase {
 };
 
 template <class U>
+const Schema<U>& schema_of();
+template <class U>
 void parse_into(U& obj, const YAML::Node& node, const std::string& prefix, Errors& errors,
                 const std::vector<std::string>& extra_keys = {});
 template <class U>
 std::string reference_of(const U& value, int indent);
+template <class S>
+void list_lines(const std::vector<S>& items, const std::string& name, const std::string& comment, int indent, bool docs,
+                bool non_empty, std::vector<EntryLine>& out);
 
 template <class T, class M>
 class Field final : public FieldBase<T> {
@@ -192,6 +234,7 @@ class Field final : public FieldBase<T> {
   const std::type_info& type() const override { return typeid(M); }
   bool ranged() const override { return kRanged<M>; }
   bool stringy() const override { return kStringy<M>; }
+  bool sized() const override { return kStringy<M> || kSectionList<M>; }
   bool is_string() const override { return std::is_same_v<M, std::string>; }
 
   void parse(T& obj, const YAML::Node& node, const std::string& key, Errors& errors) const override {
@@ -204,6 +247,27 @@ class Field final : public FieldBase<T> {
       if (errors.size() != before) return;
       if (!run_checks(value, node, key, errors)) return;
       target = std::move(value);
+    } else if constexpr (kSectionList<M>) {
+      // A list in the file replaces the default one; each entry starts from S{}.
+      using S = typename M::value_type;
+      if (!check_list(node, key, errors)) return;
+      const std::size_t before = errors.size();
+      M values;
+      std::size_t index = 0;
+      for (const auto& item : node) {
+        const std::string item_key = key + "[" + std::to_string(index++) + "]";
+        if (!check_map(item, item_key, errors)) continue;
+        S element{};
+        parse_into(element, item, item_key, errors);
+        values.push_back(std::move(element));
+      }
+      if (errors.size() != before) return;
+      if (this->constraints_.non_empty && values.empty()) {
+        errors.add(node, key, "must not be empty");
+        return;
+      }
+      if (!run_checks(values, node, key, errors)) return;
+      target = std::move(values);
     } else {
       M value{};
       if (!parse_value(node, key, this->constraints_, errors, value)) return;
@@ -220,6 +284,10 @@ class Field final : public FieldBase<T> {
       std::string out = comment_block(indent, this->description_, "");
       if (body.empty()) return out + pad + this->name_ + ": {}\n";
       return out + pad + this->name_ + ":\n" + body;
+    } else if constexpr (kSectionList<M>) {
+      std::vector<EntryLine> lines;
+      list_lines(value, this->name_, "", indent, true, this->constraints_.non_empty, lines);
+      return comment_block(indent, this->description_, "") + render_lines(lines);
     } else {
       const bool hidden = this->constraints_.secret && is_non_empty(value);
       const std::string text = hidden ? std::string("<secret>") : format_value(value);
@@ -228,6 +296,33 @@ class Field final : public FieldBase<T> {
           constraint_suffix(this->constraints_, text, std::is_same_v<M, Size>, std::is_same_v<M, Duration>));
       // A set secret is printed commented out, so the reference still parses to the defaults.
       return out + pad + (hidden ? "# " : "") + this->name_ + ": " + text + "\n";
+    }
+  }
+
+  void entry_lines(const T& value, const T& defaults, int indent, bool docs,
+                   std::vector<EntryLine>& out) const override {
+    const M& v = value.*member_;
+    const M& d = defaults.*member_;
+    const std::string pad(static_cast<std::size_t>(indent), ' ');
+    const std::string description = docs ? this->description_ : std::string();
+    if constexpr (Described<M>) {
+      out.push_back({pad + this->name_ + ":", description});
+      const std::size_t header = out.size() - 1;
+      for (const auto& f : schema_of<M>().fields()) f->entry_lines(v, d, indent + 2, docs, out);
+      if (out.size() == header + 1) out[header].text += " {}";
+    } else if constexpr (kSectionList<M>) {
+      list_lines(v, this->name_, description, indent, docs, this->constraints_.non_empty, out);
+    } else {
+      const bool hidden = this->constraints_.secret && is_non_empty(v);
+      const std::string text = hidden ? std::string("<secret>") : format_value(v);
+      std::string comment;
+      if (docs) {
+        const bool secret_default = this->constraints_.secret && is_non_empty(d);
+        const std::string default_text = secret_default ? std::string("<secret>") : format_value(d);
+        comment = one_line(this->description_, constraint_suffix(this->constraints_, default_text,
+                                                                 std::is_same_v<M, Size>, std::is_same_v<M, Duration>));
+      }
+      out.push_back({pad + (hidden ? "# " : "") + this->name_ + ": " + text, std::move(comment)});
     }
   }
 
@@ -279,9 +374,10 @@ class FieldBuilder {
     field_->constraints().one_of = std::move(values);
     return *this;
   }
-  // Strings and string lists: a value written in the file must not be empty.
+  // Strings, string lists and lists of sections: a value written in the file must not be
+  // empty.
   FieldBuilder& non_empty() {
-    require(field_->stringy(), "non_empty()");
+    require(field_->sized(), "non_empty()");
     field_->constraints().non_empty = true;
     return *this;
   }
@@ -293,7 +389,8 @@ class FieldBuilder {
     return *this;
   }
   // fn(const M&) -> std::optional<std::string>: an error message, or nullopt when fine.
-  // Runs after the built-in constraints passed, only on values written in the file.
+  // Runs after the built-in constraints passed, only on values written in the file; on a
+  // list of sections, on the whole list once every entry parsed (e.g. unique names).
   template <class F>
   FieldBuilder& check(F fn) {
     using Arg = typename detail::CallableArg<std::decay_t<F>>::type;
@@ -317,9 +414,10 @@ class Schema {
  public:
   template <class M>
   FieldBuilder<T>& field(std::string name, M T::*member, std::string description) {
-    static_assert(detail::Described<M> || detail::kRanged<M> || detail::kStringy<M> || std::is_same_v<M, bool>,
-                  "config fields are bool, int, int64, uint64, double, string, string list, Size, Duration "
-                  "or a struct with describe()");
+    static_assert(detail::Described<M> || detail::kSectionList<M> || detail::kRanged<M> || detail::kStringy<M> ||
+                      std::is_same_v<M, bool>,
+                  "config fields are bool, int, int64, uint64, double, string, string list, Size, Duration, "
+                  "a struct with describe() or a std::vector of such structs");
     for (const auto& f : fields_) {
       if (f->name() == name) throw std::logic_error("config: field '" + name + "' declared twice");
     }
@@ -402,6 +500,34 @@ std::string reference_of(const U& value, int indent) {
     out += f->reference(value, indent);
   }
   return out;
+}
+
+// One entry of a list of sections: its keys at indent + 2, "- " at indent.
+template <class S>
+void entry_of(const S& item, const S& defaults, int indent, bool docs, std::vector<EntryLine>& out) {
+  std::vector<EntryLine> keys;
+  for (const auto& f : schema_of<S>().fields()) f->entry_lines(item, defaults, indent + 2, docs, keys);
+  add_entry(std::move(keys), indent, out);
+}
+
+// "name:" and the entries, the first one documented; an empty list is "name: []" followed,
+// when documented, by a commented-out example entry of S{} showing every key. A non_empty()
+// list that is empty by default is a bare "name:" (null: the default), as "[]" is rejected.
+template <class S>
+void list_lines(const std::vector<S>& items, const std::string& name, const std::string& comment, int indent, bool docs,
+                bool non_empty, std::vector<EntryLine>& out) {
+  const std::string pad(static_cast<std::size_t>(indent), ' ');
+  const S blank{};
+  if (items.empty()) {
+    out.push_back({pad + name + (non_empty ? ":" : ": []"), comment});
+    if (!docs) return;
+    const std::size_t from = out.size();
+    entry_of(blank, blank, indent + 2, true, out);
+    comment_out(out, from, indent);
+    return;
+  }
+  out.push_back({pad + name + ":", comment});
+  for (std::size_t i = 0; i < items.size(); ++i) entry_of(items[i], blank, indent + 2, docs && i == 0, out);
 }
 
 }  // namespace detail

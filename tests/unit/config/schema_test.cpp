@@ -376,3 +376,324 @@ TEST_CASE("schema: did_you_mean") {
   CHECK(config::did_you_mean("banana", keys) == "");
   CHECK(config::did_you_mean("x", {}) == "");
 }
+
+namespace {
+struct Mount {
+  std::string path = "/data";
+  bool read_only = true;
+  static void describe(Schema<Mount>& s) {
+    s.field("path", &Mount::path, "Where it is mounted.").non_empty();
+    s.field("read_only", &Mount::read_only, "Mounted read-only.");
+  }
+  friend bool operator==(const Mount&, const Mount&) = default;
+};
+
+struct Preset {
+  std::string name;
+  double cpu = 1;
+  std::string gpu = "none";
+  Inner inner;  // a nested section inside an entry
+  std::vector<Mount> mounts;
+  static void describe(Schema<Preset>& s) {
+    s.field("name", &Preset::name, "Preset name users pick.").non_empty();
+    s.field("cpu", &Preset::cpu, "CPUs per job.").min(0.1);
+    s.field("gpu", &Preset::gpu, "GPU model.").one_of({"none", "a100", "h100"});
+    s.field("inner", &Preset::inner, "Nested.");
+    s.field("mounts", &Preset::mounts, "Volumes.");
+  }
+  friend bool operator==(const Preset&, const Preset&) = default;
+};
+
+struct Farm {
+  int size = 2;
+  std::vector<Preset> presets;
+  std::vector<Mount> builtin{{"/a", true}, {"/b c", false}};
+  static void describe(Schema<Farm>& s) {
+    s.field("size", &Farm::size, "How big.");
+    s.field("presets", &Farm::presets, "Resource presets users pick for jobs.")
+        .non_empty()
+        .check([](const std::vector<Preset>& v) -> std::optional<std::string> {
+          for (std::size_t i = 0; i < v.size(); ++i) {
+            for (std::size_t j = 0; j < i; ++j) {
+              if (v[i].name == v[j].name) return "duplicate preset name '" + v[i].name + "'";
+            }
+          }
+          return std::nullopt;
+        });
+    s.field("builtin", &Farm::builtin, "Mounts every job gets.");
+  }
+  friend bool operator==(const Farm&, const Farm&) = default;
+};
+
+Farm parse_farm(const std::string& yaml, Errors& errors, const std::string& prefix = "") {
+  errors.file = "f.yaml";
+  return config::parse<Farm>(YAML::Load(yaml), prefix, errors);
+}
+
+std::string replace_all_once(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+std::vector<std::string> farm_errors(const std::string& yaml) {
+  Errors errors;
+  parse_farm(yaml, errors);
+  return errors.lines();
+}
+}  // namespace
+
+TEST_CASE("schema: a list of sections parses each entry from the entry's defaults") {
+  Errors errors;
+  Farm f = parse_farm(R"(
+presets:
+  - name: small
+  - name: big
+    cpu: 8
+    gpu: h100
+    inner:
+      count: 0
+    mounts:
+      - path: /scratch
+        read_only: false
+      - {}
+)",
+                      errors);
+  REQUIRE(errors.lines() == std::vector<std::string>{});
+  REQUIRE(f.presets.size() == 2);
+  CHECK(f.presets[0] == Preset{"small", 1, "none", Inner{}, {}});  // every omitted key is the entry's default
+  CHECK(f.presets[1].name == "big");
+  CHECK(f.presets[1].cpu == 8);
+  CHECK(f.presets[1].gpu == "h100");
+  CHECK(f.presets[1].inner == Inner{"x", 0});
+  CHECK(f.presets[1].mounts == std::vector<Mount>{{"/scratch", false}, {"/data", true}});
+  CHECK(f.builtin == Farm{}.builtin);  // absent: the default list
+
+  // Flow style; a written list replaces the default one rather than merging into it.
+  f = parse_farm("presets: [{name: a}, {name: b, cpu: 0.5}]\nbuiltin: [{path: /x}]", errors);
+  CHECK(errors.empty());
+  CHECK(f.presets == std::vector<Preset>{{"a", 1}, {"b", 0.5}});
+  CHECK(f.builtin == std::vector<Mount>{{"/x", true}});
+
+  // Null keeps the default; [] empties a list that allows it.
+  CHECK(parse_farm("builtin:\npresets: ~", errors) == Farm{});
+  CHECK(parse_farm("builtin: []", errors).builtin.empty());
+  CHECK(errors.empty());
+
+  // ${ENV} works inside entries.
+  setenv("NEUROD_T_PRESET", "env-preset", 1);
+  CHECK(parse_farm("presets:\n  - name: ${NEUROD_T_PRESET}", errors).presets.at(0).name == "env-preset");
+  CHECK(errors.empty());
+}
+
+TEST_CASE("schema: errors inside a list of sections name the entry and its line") {
+  const std::string yaml = R"(size: 3
+presets:
+  - name: a
+    cpu: 2
+  - name: b
+    cpu: x
+    inner:
+      count: -1
+    mounts:
+      - path: ""
+  - cpu: 0
+    gpu: tpu
+)";
+  CHECK(farm_errors(yaml) == std::vector<std::string>{
+                                 R"(f.yaml:6: presets[1].cpu: expected number >= 0.1, got "x")",
+                                 "f.yaml:8: presets[1].inner.count: expected integer >= 0, got -1",
+                                 "f.yaml:10: presets[1].mounts[0].path: must not be empty",
+                                 "f.yaml:11: presets[2].cpu: expected number >= 0.1, got 0",
+                                 R"(f.yaml:12: presets[2].gpu: expected one of [none, a100, h100], got "tpu")",
+                             });
+  // A list with a bad entry keeps its default as a whole; the other keys are still taken.
+  Errors errors;
+  Farm f = parse_farm(yaml, errors);
+  CHECK(f.presets.empty());
+  CHECK(f.size == 3);
+
+  // Under a module's prefix, as module configs are parsed.
+  f = parse_farm("presets:\n  - name: a\n  - name: b\n    cpu: x", errors = Errors{}, "modules.jobs");
+  CHECK(errors.lines() ==
+        std::vector<std::string>{R"(f.yaml:4: modules.jobs.presets[1].cpu: expected number >= 0.1, got "x")"});
+}
+
+TEST_CASE("schema: a list of sections must be a list of maps") {
+  CHECK(farm_errors("presets: small") ==
+        std::vector<std::string>{R"(f.yaml:1: presets: expected a list of maps, got "small")"});
+  CHECK(farm_errors("presets: {name: a}") ==
+        std::vector<std::string>{"f.yaml:1: presets: expected a list of maps, got a map"});
+  CHECK(farm_errors("presets:\n  name: a") ==
+        std::vector<std::string>{"f.yaml:2: presets: expected a list of maps, got a map"});
+  CHECK(farm_errors("presets: [a, [b], {name: c}]") ==
+        std::vector<std::string>{R"(f.yaml:1: presets[0]: expected a map of settings, got "a")",
+                                 "f.yaml:1: presets[1]: expected a map of settings, got a list"});
+  CHECK(farm_errors("presets:\n  - name: a\n  - ~") ==
+        std::vector<std::string>{"f.yaml:3: presets[1]: expected a map of settings, got nothing"});
+}
+
+TEST_CASE("schema: unknown and duplicate keys inside list entries") {
+  CHECK(farm_errors("presets:\n  - name: a\n  - name: b\n    cpus: 2") ==
+        std::vector<std::string>{"f.yaml:4: presets[1].cpus: unknown key 'cpus'; did you mean 'cpu'?"});
+  CHECK(farm_errors("presets:\n  - name: a\n    mounts:\n      - pth: /x") ==
+        std::vector<std::string>{"f.yaml:4: presets[0].mounts[0].pth: unknown key 'pth'; did you mean 'path'?"});
+  CHECK(farm_errors("presets:\n  - name: a\n    name: b") ==
+        std::vector<std::string>{"f.yaml:3: presets[0].name: duplicate key"});
+}
+
+TEST_CASE("schema: non_empty and check on a list of sections") {
+  CHECK(farm_errors("presets: []") == std::vector<std::string>{"f.yaml:1: presets: must not be empty"});
+  CHECK(farm_errors("presets:") == std::vector<std::string>{});  // not written: the default, even if empty
+
+  // check() sees the whole parsed list, and runs only when every entry is valid.
+  CHECK(farm_errors("presets:\n  - name: a\n  - name: b\n  - name: a") ==
+        std::vector<std::string>{"f.yaml:2: presets: duplicate preset name 'a'"});
+  CHECK(farm_errors("presets: [{name: a}, {name: a, cpu: 0}]") ==
+        std::vector<std::string>{"f.yaml:1: presets[1].cpu: expected number >= 0.1, got 0"});
+  Errors errors;
+  CHECK(parse_farm("presets: [{name: a}, {name: a}]", errors).presets.empty());
+
+  // Constraints that mean nothing for a list of sections are programming errors.
+  struct Holder {
+    std::vector<Mount> mounts;
+    static void describe(Schema<Holder>&) {}
+  };
+  Schema<Holder> s;
+  CHECK_THROWS_AS(s.field("a", &Holder::mounts, "").min(1), std::logic_error);
+  Schema<Holder> t;
+  CHECK_THROWS_AS(t.field("a", &Holder::mounts, "").one_of({"x"}), std::logic_error);
+  Schema<Holder> u;
+  CHECK_THROWS_AS(u.field("a", &Holder::mounts, "").secret(), std::logic_error);
+  auto wrong_type = [](const std::vector<Preset>&) -> std::optional<std::string> { return {}; };
+  auto right_type = [](const std::vector<Mount>&) -> std::optional<std::string> { return {}; };
+  Schema<Holder> v;
+  CHECK_THROWS_AS(v.field("a", &Holder::mounts, "").check(wrong_type), std::logic_error);
+  Schema<Holder> w;
+  CHECK_NOTHROW(w.field("a", &Holder::mounts, "").non_empty().check(right_type));
+}
+
+namespace {
+// Deletes the "[]" after "key:" at `column`, and the "#" at that column of each commented
+// line after it: what an operator does to use the example entry.
+std::string uncomment_example(const std::string& ref, const std::string& key, std::size_t column) {
+  const std::string pad(column, ' ');
+  const auto at = ref.find("\n" + pad + key + ":");
+  REQUIRE(at != std::string::npos);
+  std::size_t pos = ref.find('\n', at + 1) + 1;
+  std::string header = ref.substr(at + 1, pos - at - 1);
+  if (auto list = header.find(": []"); list != std::string::npos) header.erase(list + 1, 3);
+  std::string out = ref.substr(0, at + 1) + header;
+  while (pos < ref.size()) {
+    const std::size_t end = ref.find('\n', pos);
+    std::string line = ref.substr(pos, end - pos);
+    if (!line.starts_with(pad + "#  ")) break;
+    out += pad + line.substr(column + 1) + "\n";
+    pos = end + 1;
+  }
+  return out + ref.substr(pos);
+}
+}  // namespace
+
+TEST_CASE("schema: reference of lists of sections") {
+  const std::string ref = config::reference<Farm>(0);
+  CHECK(ref == R"(# How big. (default: 2)
+size: 2
+
+# Resource presets users pick for jobs.
+presets:
+#  - name: ""              # Preset name users pick. (default: "")
+#    cpu: 1                # CPUs per job. (default: 1; min 0.1)
+#    gpu: none             # GPU model. (default: none; one of: none, a100, h100)
+#    inner:                # Nested.
+#      name: x             # A name. (default: x)
+#      count: 3            # How many. (default: 3; min 0)
+#    mounts: []            # Volumes.
+#    #  - path: /data      # Where it is mounted. (default: /data)
+#    #    read_only: true  # Mounted read-only. (default: true)
+
+# Mounts every job gets.
+builtin:
+  - path: /a         # Where it is mounted. (default: /data)
+    read_only: true  # Mounted read-only. (default: true)
+  - path: "/b c"
+    read_only: false
+)");
+
+  // Valid YAML as it is, with the example left commented out, and it reads back as the defaults.
+  const YAML::Node doc = YAML::Load(ref);
+  CHECK(doc["presets"].IsNull());  // non_empty(): "[]" would be rejected, null keeps the default
+  CHECK(doc["builtin"].size() == 2);
+  Errors errors;
+  CHECK(parse_farm(ref, errors) == Farm{});
+  CHECK(errors.lines() == std::vector<std::string>{});
+
+  // Indented under a module, as `neurod config reference` prints it.
+  const std::string nested = config::reference<Farm>(4);
+  CHECK(nested.find("    presets:\n    #  - name: \"\"  ") != std::string::npos);
+  CHECK(nested.find("    builtin:\n      - path: /a  ") != std::string::npos);
+  const YAML::Node module = YAML::Load("modules:\n  jobs:\n" + nested);
+  CHECK(config::parse<Farm>(module["modules"]["jobs"], "modules.jobs", errors) == Farm{});
+  CHECK(errors.empty());
+
+  // Uncommenting the example gives one entry with every key: the only complaint is the
+  // required name that the example leaves empty.
+  const std::string used = uncomment_example(ref, "presets", 0);
+  CHECK(used.find("presets:\n  - name: \"\"") != std::string::npos);
+  CHECK(farm_errors(used) == std::vector<std::string>{"f.yaml:6: presets[0].name: must not be empty"});
+  Farm f = parse_farm(replace_all_once(used, "name: \"\"", "name: gpu"), errors = Errors{});
+  CHECK(errors.lines() == std::vector<std::string>{});
+  REQUIRE(f.presets.size() == 1);
+  CHECK(f.presets[0] == Preset{"gpu"});
+  // The nested example, uncommented the same way in the entry, is valid too.
+  const std::string deeper = uncomment_example(replace_all_once(used, "name: \"\"", "name: gpu"), "mounts", 4);
+  f = parse_farm(deeper, errors);
+  CHECK(errors.lines() == std::vector<std::string>{});
+  REQUIRE(f.presets.size() == 1);
+  CHECK(f.presets[0].mounts == std::vector<Mount>{Mount{}});
+}
+
+namespace {
+struct Quiet {
+  std::string token = "t0ken";
+  static void describe(Schema<Quiet>& s) { s.field("token", &Quiet::token, "").secret(); }
+  friend bool operator==(const Quiet&, const Quiet&) = default;
+};
+struct Empty {
+  static void describe(Schema<Empty>&) {}
+  friend bool operator==(const Empty&, const Empty&) = default;
+};
+struct Edges {
+  std::vector<Quiet> quiet{Quiet{}};
+  std::vector<Empty> empty{Empty{}, Empty{}};
+  std::vector<Empty> none;
+  static void describe(Schema<Edges>& s) {
+    s.field("quiet", &Edges::quiet, "");
+    s.field("empty", &Edges::empty, "");
+    s.field("none", &Edges::none, "");
+  }
+  friend bool operator==(const Edges&, const Edges&) = default;
+};
+}  // namespace
+
+TEST_CASE("schema: reference of list entries that hide secrets or have no keys") {
+  const std::string ref = config::reference<Edges>(2);
+  CHECK(ref.find("t0ken") == std::string::npos);
+  CHECK(ref == R"(  #
+  quiet:
+    - {}
+      # token: <secret>  # (default: <secret>; secret, file:/path reads it from a file)
+
+  #
+  empty:
+    - {}
+    - {}
+
+  #
+  none: []
+  #  - {}
+)");
+  Errors errors;
+  CHECK(config::parse<Edges>(YAML::Load(ref), "", errors) == Edges{});
+  CHECK(errors.empty());
+}
