@@ -98,6 +98,11 @@ void Router::set_authenticator(Authenticator a) {
   authenticator_ = std::move(a);
 }
 
+void Router::add_observer(Observer o) {
+  if (frozen_) throw std::logic_error("route table is frozen; cannot add an observer");
+  observers_.push_back(std::move(o));
+}
+
 void Router::freeze() { frozen_ = true; }
 
 

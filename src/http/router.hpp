@@ -12,10 +12,10 @@ namespace neurod::http {
 struct Route {
   Method method;
   std::string pattern;
-  Handler handler;            // empty for WebSocket routes
-  WebSocketFactory websocket; // set for WebSocket routes (method GET)
+  Handler handler;             // empty for WebSocket routes
+  WebSocketFactory websocket;  // set for WebSocket routes (method GET)
   RouteOptions options;
-  std::string module;         // which module registered it
+  std::string module;  // which module registered it
 };
 
 class Router {
@@ -27,11 +27,21 @@ class Router {
 
   // Throws std::logic_error on a duplicate (method, pattern), a bad pattern, or a frozen table.
   void add(Method method, std::string pattern, Handler handler, RouteOptions options = {});
-  void get(std::string pattern, Handler h, RouteOptions o = {}) { add(Method::get, std::move(pattern), std::move(h), std::move(o)); }
-  void post(std::string pattern, Handler h, RouteOptions o = {}) { add(Method::post, std::move(pattern), std::move(h), std::move(o)); }
-  void put(std::string pattern, Handler h, RouteOptions o = {}) { add(Method::put, std::move(pattern), std::move(h), std::move(o)); }
-  void patch(std::string pattern, Handler h, RouteOptions o = {}) { add(Method::patch, std::move(pattern), std::move(h), std::move(o)); }
-  void del(std::string pattern, Handler h, RouteOptions o = {}) { add(Method::del, std::move(pattern), std::move(h), std::move(o)); }
+  void get(std::string pattern, Handler h, RouteOptions o = {}) {
+    add(Method::get, std::move(pattern), std::move(h), std::move(o));
+  }
+  void post(std::string pattern, Handler h, RouteOptions o = {}) {
+    add(Method::post, std::move(pattern), std::move(h), std::move(o));
+  }
+  void put(std::string pattern, Handler h, RouteOptions o = {}) {
+    add(Method::put, std::move(pattern), std::move(h), std::move(o));
+  }
+  void patch(std::string pattern, Handler h, RouteOptions o = {}) {
+    add(Method::patch, std::move(pattern), std::move(h), std::move(o));
+  }
+  void del(std::string pattern, Handler h, RouteOptions o = {}) {
+    add(Method::del, std::move(pattern), std::move(h), std::move(o));
+  }
   void websocket(std::string pattern, WebSocketFactory factory, RouteOptions options = {});
 
   // The module name recorded on routes added from now on (set by the app).
@@ -41,6 +51,13 @@ class Router {
   // non-public route answers 401.
   void set_authenticator(Authenticator a);
   const Authenticator& authenticator() const { return authenticator_; }
+
+  // Called once per finished request (any status, WebSocket upgrades included) on the
+  // thread that finished it, often an I/O thread: observers must not block. The audit
+  // log uses it. `route` is the matched route, nullptr when none matched.
+  using Observer = std::function<void(const Request& request, const Route* route, int status)>;
+  void add_observer(Observer o);
+  const std::vector<Observer>& observers() const { return observers_; }
 
   void freeze();
   bool frozen() const { return frozen_; }
@@ -61,6 +78,7 @@ class Router {
   std::vector<std::unique_ptr<Route>> routes_;
   std::string current_module_;
   Authenticator authenticator_;
+  std::vector<Observer> observers_;
   bool frozen_ = false;
 };
 

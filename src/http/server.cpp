@@ -46,7 +46,8 @@ using Clock = std::chrono::steady_clock;
 
 std::pair<std::string, std::uint16_t> split_host_port(std::string_view listen) {
   auto bad = [&] {
-    return Error(errc::invalid_argument, "expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got \"" + std::string(listen) + "\"");
+    return Error(errc::invalid_argument,
+                 "expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got \"" + std::string(listen) + "\"");
   };
   std::string host;
   std::string_view port;
@@ -85,14 +86,22 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::optional<Method> to_method(bhttp::verb v) {
   switch (v) {
-    case bhttp::verb::get: return Method::get;
-    case bhttp::verb::head: return Method::head;
-    case bhttp::verb::post: return Method::post;
-    case bhttp::verb::put: return Method::put;
-    case bhttp::verb::patch: return Method::patch;
-    case bhttp::verb::delete_: return Method::del;
-    case bhttp::verb::options: return Method::options;
-    default: return std::nullopt;
+    case bhttp::verb::get:
+      return Method::get;
+    case bhttp::verb::head:
+      return Method::head;
+    case bhttp::verb::post:
+      return Method::post;
+    case bhttp::verb::put:
+      return Method::put;
+    case bhttp::verb::patch:
+      return Method::patch;
+    case bhttp::verb::delete_:
+      return Method::del;
+    case bhttp::verb::options:
+      return Method::options;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -151,7 +160,9 @@ RangeResult parse_range(std::string_view header, std::uint64_t size, ByteRange& 
 
 class QueueWriter : public StreamWriter, public std::enable_shared_from_this<QueueWriter> {
  public:
-  explicit QueueWriter(asio::any_io_executor ex) : timer_(ex) { timer_.expires_at(asio::steady_timer::time_point::max()); }
+  explicit QueueWriter(asio::any_io_executor ex) : timer_(ex) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+  }
 
   bool write(std::string chunk) override {
     if (chunk.empty()) return !gone_.load();
@@ -272,8 +283,9 @@ struct Server::Impl {
     // before each read or write, and one sweeper closes connections past theirs.
     std::atomic<std::int64_t> deadline{kNoDeadline};
     void arm(Duration d) {
-      deadline.store(std::chrono::duration_cast<std::chrono::milliseconds>((Clock::now() + d).time_since_epoch()).count(),
-                     std::memory_order_relaxed);
+      deadline.store(
+          std::chrono::duration_cast<std::chrono::milliseconds>((Clock::now() + d).time_since_epoch()).count(),
+          std::memory_order_relaxed);
     }
     void disarm() { deadline.store(kNoDeadline, std::memory_order_relaxed); }
     std::mutex mu;
@@ -304,8 +316,13 @@ struct Server::Impl {
   // Runs f on the blocking pool and resumes the coroutine on its own executor (the
   // connection's loop). The pool signals completion by cancelling a timer through the
   // loop, which runs the cancel only after the wait is registered.
+  //
+  // f must be trivially copyable (capture pointers and references): GCC 12 can destroy a
+  // coroutine's by-value parameter twice, which freed a std::function's heap-held
+  // functor twice when handlers were captured by value.
   template <class R, class F>
   awaitable<R> on_pool(F f) {
+    static_assert(std::is_trivially_copyable_v<F>, "on_pool: capture pointers, not owning objects");
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer done(ex, asio::steady_timer::time_point::max());
     std::optional<R> result;
@@ -339,7 +356,8 @@ struct Server::Impl {
     if (it == cache.end()) {
       std::string label = route ? route->pattern : "unmatched";
       RouteMetrics m{
-          &requests_total.with({{"route", label}, {"method", std::string(to_string(method))}, {"status", std::to_string(status)}}),
+          &requests_total.with(
+              {{"route", label}, {"method", std::string(to_string(method))}, {"status", std::to_string(status)}}),
           &request_seconds.with({{"route", label}}), &bytes_sent.with({{"route", label}})};
       it = cache.emplace(key, m).first;
     }
@@ -351,7 +369,8 @@ struct Server::Impl {
   template <class Stream>
   awaitable<void> run_connection(Stream stream, std::string remote);
   template <class Stream, class X>
-  awaitable<bool> send_file(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn, boost::system::error_code& ec);
+  awaitable<bool> send_file(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
+                            boost::system::error_code& ec);
   template <class Stream, class X>
   awaitable<bool> send_stream(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
                               boost::system::error_code& ec);
@@ -404,8 +423,10 @@ std::string serialize_head(int status, const Headers& headers, const std::string
     out += std::to_string(*content_length);
     out += "\r\n";
   }
-  if (!keep_alive) out += "Connection: close\r\n";
-  else if (version == 10) out += "Connection: keep-alive\r\n";
+  if (!keep_alive)
+    out += "Connection: close\r\n";
+  else if (version == 10)
+    out += "Connection: keep-alive\r\n";
   out += "\r\n";
   return out;
 }
@@ -574,8 +595,9 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       bool keep = x.keep_alive && !draining;
       bool head = x.req.method == Method::head;
       bool has_length = r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200);
-      std::string out = serialize_head(r.status, r.headers, x.req.request_id,
-                                       has_length ? std::optional<std::size_t>(r.body.size()) : std::nullopt, keep, x.version);
+      std::string out =
+          serialize_head(r.status, r.headers, x.req.request_id,
+                         has_length ? std::optional<std::size_t>(r.body.size()) : std::nullopt, keep, x.version);
       if (!head) {
         x.bytes = r.body.size();
         out += r.body;
@@ -597,7 +619,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       x.req.request_id = new_request_id();
       x.keep_alive = false;
       if (ec == bhttp::error::header_limit)
-        co_await fail(Error(errc::header_too_large, "the request header is larger than " + std::to_string(options.max_header_size) + " bytes"));
+        co_await fail(Error(errc::header_too_large,
+                            "the request header is larger than " + std::to_string(options.max_header_size) + " bytes"));
       else
         co_await fail(Error(errc::bad_request, "malformed HTTP request: " + ec.message()));
       spdlog::debug("closing connection from {}: {}", remote, ec.message());
@@ -613,7 +636,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       x.req.request_id = new_request_id();
 
     bool keep_going = true;
-    bool body_consumed = !header_parser.chunked() && (!header_parser.content_length() || *header_parser.content_length() == 0);
+    bool body_consumed =
+        !header_parser.chunked() && (!header_parser.content_length() || *header_parser.content_length() == 0);
     auto finish = [&]() {
       auto seconds = std::chrono::duration<double>(Clock::now() - x.start).count();
       auto& m = route_metrics(x.route, x.req.method, x.status);
@@ -622,14 +646,23 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       if (x.bytes) m.bytes->inc(double(x.bytes));
       std::string_view method = to_string(x.req.method);
       if (options.access_log)
-        log::access().info("{} {} {} {} {}B {:.1f}ms {} {}", remote, method, x.req.target, x.status, x.bytes, seconds * 1000,
-                           x.req.principal.authenticated() ? x.req.principal.name : "-", x.req.request_id);
+        log::access().info("{} {} {} {} {}B {:.1f}ms {} {}", remote, method, x.req.target, x.status, x.bytes,
+                           seconds * 1000, x.req.principal.authenticated() ? x.req.principal.name : "-",
+                           x.req.request_id);
+      for (const auto& observe : router.observers()) {
+        try {
+          observe(x.req, x.route, x.status);
+        } catch (const std::exception& e) {
+          spdlog::error("request observer failed for {}: {}", x.req.request_id, e.what());
+        }
+      }
     };
 
     std::optional<Response> failure;  // co_await is not allowed inside a catch block
     try {
       auto method = to_method(hdr.method());
-      if (!method) throw Error(errc::not_implemented, "method " + std::string(hdr.method_string()) + " is not supported");
+      if (!method)
+        throw Error(errc::not_implemented, "method " + std::string(hdr.method_string()) + " is not supported");
       x.req.method = *method;
       fill_request(x.req, hdr);
 
@@ -638,13 +671,15 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
         if (!match.allowed.empty()) {
           std::string allow;
           for (auto m : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(to_string(m));
-          auto r = error_response(Error(errc::method_not_allowed, std::string(to_string(x.req.method)) + " is not allowed on " + x.req.path +
-                                                                      "; allowed: " + allow),
-                                  x.req.request_id);
+          auto r = error_response(
+              Error(errc::method_not_allowed,
+                    std::string(to_string(x.req.method)) + " is not allowed on " + x.req.path + "; allowed: " + allow),
+              x.req.request_id);
           r.headers.set("Allow", allow);
           throw r;
         }
-        throw Error(errc::not_found, "no route for " + std::string(to_string(x.req.method)) + " " + x.req.path).with_code("route_not_found");
+        throw Error(errc::not_found, "no route for " + std::string(to_string(x.req.method)) + " " + x.req.path)
+            .with_code("route_not_found");
       }
       x.route = match.route;
       x.req.params = std::move(match.params);
@@ -663,10 +698,11 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
 
       // WebSocket upgrade.
       if (x.route->websocket) {
-        if (!websocket::is_upgrade(hdr)) throw Error(errc::bad_request, "this endpoint needs a WebSocket upgrade").with_code("websocket_required");
-        auto factory = x.route->websocket;
+        if (!websocket::is_upgrade(hdr))
+          throw Error(errc::bad_request, "this endpoint needs a WebSocket upgrade").with_code("websocket_required");
+        const auto* factory = &x.route->websocket;
         auto handler = co_await on_pool<std::shared_ptr<WebSocketHandler>>(
-            [factory, &x] { return std::make_shared<WebSocketHandler>(factory(x.req)); });
+            [factory, &x] { return std::make_shared<WebSocketHandler>((*factory)(x.req)); });
         x.status = 101;
         finish();
         conn->busy = true;
@@ -687,7 +723,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       }
 
       // The body. Refuse an oversized one before reading it.
-      std::uint64_t limit = opts.body_limit ? opts.body_limit
+      std::uint64_t limit = opts.body_limit               ? opts.body_limit
                             : opts.body == BodyKind::file ? options.max_upload_size
                                                           : options.max_body_size;
       if (opts.body == BodyKind::none) limit = 0;
@@ -696,7 +732,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
         x.keep_alive = false;  // the body stays unread
         throw Error(errc::payload_too_large,
                     limit == 0 ? "this endpoint takes no request body"
-                               : "the request body is " + (declared ? std::to_string(*declared) + " bytes" : std::string("too large")) +
+                               : "the request body is " +
+                                     (declared ? std::to_string(*declared) + " bytes" : std::string("too large")) +
                                      "; the limit for this endpoint is " + std::to_string(limit) + " bytes");
       }
       if (!body_consumed && iequals(hdr[bhttp::field::expect], "100-continue")) {
@@ -734,7 +771,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
         if (ec) {
           x.keep_alive = false;
           if (ec == bhttp::error::body_limit)
-            throw Error(errc::payload_too_large, "the request body exceeds the limit of " + std::to_string(limit) + " bytes for this endpoint");
+            throw Error(errc::payload_too_large,
+                        "the request body exceeds the limit of " + std::to_string(limit) + " bytes for this endpoint");
           if (ec == asio::error::eof || ec == bhttp::error::partial_message || ec == asio::error::connection_reset ||
               ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
             std::error_code fec;
@@ -751,8 +789,8 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       if (opts.exec == Exec::io) {
         res = x.route->handler(x.req);
       } else {
-        auto handler = x.route->handler;
-        res = co_await on_pool<Response>([handler, &x] { return handler(x.req); });
+        const auto* handler = &x.route->handler;  // the frozen table outlives every request
+        res = co_await on_pool<Response>([handler, &x] { return (*handler)(x.req); });
       }
       if (!x.req.body_file.empty()) {
         std::error_code fec;
@@ -770,11 +808,13 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     } catch (const Response& r) {
       failure = r;
     } catch (const Error& e) {
-      if (http_status(e.code()) >= 500) spdlog::error("request {} {} {}: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
+      if (http_status(e.code()) >= 500)
+        spdlog::error("request {} {} {}: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
       failure = error_response(e, x.req.request_id);
     } catch (const std::exception& e) {
       spdlog::error("request {} {} {} failed: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
-      failure = error_response(Error(errc::internal, "internal server error (request id " + x.req.request_id + ")"), x.req.request_id);
+      failure = error_response(Error(errc::internal, "internal server error (request id " + x.req.request_id + ")"),
+                               x.req.request_id);
     }
     if (failure) keep_going = co_await send(std::move(*failure));
     if (!x.req.body_file.empty()) {
@@ -818,11 +858,13 @@ awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, const 
   if (auto range = x.req.header("Range"); range && status == 200) {
     ByteRange br;
     switch (parse_range(*range, size, br)) {
-      case RangeResult::none: break;
+      case RangeResult::none:
+        break;
       case RangeResult::unsatisfiable: {
-        auto e = error_response(Error(errc::range_not_satisfiable, "range " + std::string(*range) + " is outside the file's " +
-                                                                       std::to_string(size) + " bytes"),
-                                x.req.request_id);
+        auto e = error_response(
+            Error(errc::range_not_satisfiable,
+                  "range " + std::string(*range) + " is outside the file's " + std::to_string(size) + " bytes"),
+            x.req.request_id);
         e.headers.set("Content-Range", "bytes */" + std::to_string(size));
         throw e;
       }
@@ -830,7 +872,8 @@ awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, const 
         status = 206;
         offset = br.first;
         length = br.last - br.first + 1;
-        content_range = "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" + std::to_string(size);
+        content_range =
+            "bytes " + std::to_string(br.first) + "-" + std::to_string(br.last) + "/" + std::to_string(size);
         break;
     }
   }
@@ -935,7 +978,9 @@ namespace {
 // the connection's event loop, so they may come from any thread.
 class WsConnection : public WebSocket, public std::enable_shared_from_this<WsConnection> {
  public:
-  explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex) { timer_.expires_at(asio::steady_timer::time_point::max()); }
+  explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+  }
 
   void send_text(std::string m) override { push({std::move(m), false, false}); }
   void send_binary(std::string m) override { push({std::move(m), true, false}); }
@@ -1011,7 +1056,8 @@ class WsConnection : public WebSocket, public std::enable_shared_from_this<WsCon
 }  // namespace
 
 template <class WsStream>
-awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& handler, const std::shared_ptr<Conn>& conn) {
+awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& handler,
+                                            const std::shared_ptr<Conn>& conn) {
   auto ex = co_await asio::this_coro::executor;
   auto socket = std::make_shared<WsConnection>(ex);
   {
@@ -1078,12 +1124,14 @@ void Server::start() {
     if (!o.tls_cert_file.empty()) {
       impl_->ssl.emplace(asio::ssl::context::tls_server);
       impl_->ssl->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                              asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+                              asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                              asio::ssl::context::no_tlsv1_1);
       impl_->ssl->use_certificate_chain_file(o.tls_cert_file);
       impl_->ssl->use_private_key_file(o.tls_key_file, asio::ssl::context::pem);
     }
   } catch (const std::exception& e) {
-    throw Error(errc::unavailable, "cannot load the TLS certificate or key (" + o.tls_cert_file + ", " + o.tls_key_file + "): " + e.what());
+    throw Error(errc::unavailable, "cannot load the TLS certificate or key (" + o.tls_cert_file + ", " +
+                                       o.tls_key_file + "): " + e.what());
   }
   try {
     tcp::resolver resolver(*impl_->loops[0]);
@@ -1144,8 +1192,10 @@ void Server::stop(Duration drain) {
         cancel = c->cancel_stream;
         close = c->close;
       }
-      if (cancel) cancel();
-      else if (!c->busy) close();
+      if (cancel)
+        cancel();
+      else if (!c->busy)
+        close();
     }
   };
   sweep();
@@ -1160,7 +1210,8 @@ void Server::stop(Duration drain) {
   }
   {
     std::lock_guard lock(impl_->conns_mu);
-    if (!impl_->conns.empty()) spdlog::warn("closing {} connection(s) still open after the drain period", impl_->conns.size());
+    if (!impl_->conns.empty())
+      spdlog::warn("closing {} connection(s) still open after the drain period", impl_->conns.size());
     for (auto& c : impl_->conns) {
       std::lock_guard l(c->mu);
       c->close();

@@ -43,6 +43,7 @@ class Headers {
 struct Principal {
   std::string name;             // user or service account name; empty = anonymous
   std::string kind = "anonymous";  // "user", "service", "anonymous"
+  std::string credential;          // the id of the token that authenticated it (never the token)
   bool authenticated() const { return !name.empty(); }
 };
 
@@ -57,6 +58,9 @@ class Request {
   std::string remote_address;
   std::string request_id;
   Principal principal;
+  // The resource this request acted on (a URI or a name), set by the handler for the
+  // audit log; empty means the path says it all.
+  std::string resource;
 
   // Body, depending on the route's BodyKind.
   std::string body;                    // BodyKind::memory
@@ -142,6 +146,9 @@ struct RouteOptions {
   std::uint64_t body_limit = 0;  // 0: the server's http.max_body_size
   Duration timeout{0};           // 0: the server's http.request_timeout
   Exec exec = Exec::pool;
+  // A POST that changes nothing (a query too big for a URL, like a permission check):
+  // the audit log, which records every mutating request, leaves it out.
+  bool read_only = false;
   std::string summary;           // one line for the route listing
 };
 

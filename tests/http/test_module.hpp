@@ -4,6 +4,7 @@
 
 #include "app/module.hpp"
 
+#include <array>
 #include <atomic>
 #include <fstream>
 #include <thread>
@@ -59,6 +60,10 @@ class Module : public app::ModuleBase {
       });
     }, pub);
     r.get("/test/private", [](http::Request& req) { return http::Response::json({{"user", req.principal.name}}); });
+    // A handler whose functor is too big for std::function's inline buffer (heap-held).
+    r.get("/test/big", [big = std::string(200, 'b'), extra = std::array<void*, 4>{}](http::Request&) {
+      return http::Response::json({{"size", big.size() + extra.size()}});
+    }, pub);
     r.get("/test/boom", [](http::Request&) -> http::Response { throw std::runtime_error("secret detail"); }, pub);
     r.get("/test/inject", [](http::Request&) {
       auto res = http::Response::text("x");
