@@ -79,6 +79,27 @@ class ModuleContext {
   }
 };
 
+// What an offline subcommand (`neurod admin …`) gets: the config and the database,
+// opened and migrated on first use; no HTTP server and no other module runs.
+class OfflineContext {
+ public:
+  virtual ~OfflineContext() = default;
+  virtual const config::GlobalConfig& global() const = 0;
+  virtual const std::string& config_file() const = 0;
+  // The module's parsed Config (cast it back to M::Config).
+  virtual const void* module_config() const = 0;
+  virtual db::Database& db() = 0;
+};
+
+// A module may offer `static std::vector<app::OfflineCommand> offline_commands();`.
+// `neurod NAME ARGS…` runs `run(ARGS, ctx)`, which parses ARGS itself and returns the
+// process's exit code.
+struct OfflineCommand {
+  std::string name;
+  std::string summary;
+  std::function<int(const std::vector<std::string>& args, OfflineContext& ctx)> run;
+};
+
 // The type-erased description the app uses; made from a module class by describe_module<M>().
 struct ModuleInfo {
   std::string name;
@@ -89,6 +110,7 @@ struct ModuleInfo {
   // The commented YAML of the module's keys with their defaults, indented by `indent` spaces.
   std::function<std::string(int indent)> reference;
   std::function<std::unique_ptr<ModuleBase>(const std::shared_ptr<void>& config, ModuleContext&)> construct;
+  std::vector<OfflineCommand> offline_commands;
 };
 
 template <class M>
@@ -99,13 +121,13 @@ ModuleInfo describe_module() {
   info.roles = M::kRoles;
   for (auto d : M::kDepends) info.depends.emplace_back(d);
   info.parse_config = [](const YAML::Node& node, const std::string& prefix, config::Errors& errors) {
-    return std::static_pointer_cast<void>(
-        std::make_shared<Config>(config::parse<Config>(node, prefix, errors)));
+    return std::static_pointer_cast<void>(std::make_shared<Config>(config::parse<Config>(node, prefix, errors)));
   };
   info.reference = [](int indent) { return config::reference<Config>(indent); };
   info.construct = [](const std::shared_ptr<void>& cfg, ModuleContext& ctx) -> std::unique_ptr<ModuleBase> {
     return std::make_unique<M>(*std::static_pointer_cast<Config>(cfg), ctx);
   };
+  if constexpr (requires { M::offline_commands(); }) info.offline_commands = M::offline_commands();
   return info;
 }
 

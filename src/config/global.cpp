@@ -97,8 +97,7 @@ std::optional<std::string> check_tls(const TlsConfig& tls) {
 
 void TlsConfig::describe(Schema<TlsConfig>& s) {
   // Paths, as OpenSSL loads them; systemd's LoadCredential= puts them under $CREDENTIALS_DIRECTORY.
-  s.field("cert", &TlsConfig::cert,
-          "Path to the PEM certificate chain. TLS is on when cert and key are set.");
+  s.field("cert", &TlsConfig::cert, "Path to the PEM certificate chain. TLS is on when cert and key are set.");
   s.field("key", &TlsConfig::key, "Path to the PEM private key (keep it mode 0600).");
 }
 
@@ -146,6 +145,23 @@ void LogConfig::describe(Schema<LogConfig>& s) {
   s.field("format", &LogConfig::format, "text for people, json for log collectors.").one_of({"text", "json"});
 }
 
+void Preset::describe(Schema<Preset>& s) {
+  s.field("name", &Preset::name, "What users type: neuro run --preset NAME.")
+      .non_empty()
+      .check([](const std::string& v) -> std::optional<std::string> {
+        for (char c : v)
+          if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return "use lower-case letters, digits, '-' and '_'";
+        return std::nullopt;
+      });
+  s.field("cpu", &Preset::cpu, "CPU cores (fractions allowed).").min(0.1);
+  s.field("memory", &Preset::memory, "Memory limit.").min(16 << 20);
+  s.field("gpu", &Preset::gpu, "Number of GPUs.").min(0).max(64);
+  s.field("gpu_model", &Preset::gpu_model, "GPU model, e.g. nvidia-a100 (with gpu > 0).");
+  s.field("shm", &Preset::shm, "Size of /dev/shm (0: the container runtime's default).");
+  s.field("credits_per_hour", &Preset::credits_per_hour, "Price per hour of running (0: free).").min(0);
+}
+
 void GlobalConfig::describe(Schema<GlobalConfig>& s) {
   s.field("cluster_name", &GlobalConfig::cluster_name, "Name of this cluster, shown in the UI and metrics.")
       .check(check_cluster_name);
@@ -159,6 +175,13 @@ void GlobalConfig::describe(Schema<GlobalConfig>& s) {
   s.field("log", &GlobalConfig::log, "Logging.");
   s.field("http", &GlobalConfig::http, "The HTTP server.");
   s.field("database", &GlobalConfig::database, "The database.");
+  s.field("presets", &GlobalConfig::presets, "Resource presets users pick for jobs, listed in GET /api/v1/config.")
+      .check([](const std::vector<Preset>& v) -> std::optional<std::string> {
+        for (std::size_t i = 0; i < v.size(); ++i)
+          for (std::size_t j = i + 1; j < v.size(); ++j)
+            if (v[i].name == v[j].name) return "preset '" + v[i].name + "' is listed twice";
+        return std::nullopt;
+      });
 }
 
 }  // namespace neurod::config

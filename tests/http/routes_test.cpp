@@ -1,27 +1,34 @@
 // Security: every route of the real module list requires authentication unless it is
-// on the explicit public list below. Adding a public route means adding it here, on
-// purpose, in review.
-#include "support/server/server.hpp"
+// on the explicit public list below, and refuses an authenticated user who has no
+// business with the thing it names unless it is on the explicit self-service list.
+// Adding a public or a self-service route means adding it here, on purpose, in review.
+#include "http/auth_helpers.hpp"
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <set>
 
 using namespace neurod;
+using authtest::Api;
+using authtest::json;
 
 namespace {
 const std::set<std::string> kPublic = {
-    "GET /api/v1/ping", "GET /api/v1/health", "GET /api/v1/version", "GET /api/v1/config", "GET /metrics",
+    "GET /api/v1/ping", "GET /api/v1/health",  "GET /api/v1/version", "GET /api/v1/config", "GET /metrics",
+    "POST /api/v1/auth/login",
 };
 
-std::string concrete_path(const std::string& pattern) {
-  // Fill parameters with plausible values so the route matches.
+std::string route_key(const http::Route& r) { return std::string(http::to_string(r.method)) + " " + r.pattern; }
+
+// Fills every {param} with `value`.
+std::string concrete_path(const std::string& pattern, const std::string& value = "x") {
   std::string out;
   std::size_t i = 0;
   while (i < pattern.size()) {
     if (pattern[i] == '{') {
       auto close = pattern.find('}', i);
-      out += "x";
+      out += value;
       i = close + 1;
     } else {
       out += pattern[i++];
@@ -38,7 +45,7 @@ TEST_CASE("every non-public route answers 401 without credentials") {
   std::set<std::string> seen_public;
   auto client = server.client();
   for (const auto& r : routes) {
-    std::string key = std::string(http::to_string(r->method)) + " " + r->pattern;
+    std::string key = route_key(*r);
     CAPTURE(key);
     if (r->options.public_route) {
       seen_public.insert(key);
@@ -48,8 +55,208 @@ TEST_CASE("every non-public route answers 401 without credentials") {
     auto res = client.request(std::string(http::to_string(r->method)), concrete_path(r->pattern));
     CHECK(res.status == 401);
     CHECK(res.json()["error"]["code"] == "unauthenticated");
+    CHECK(res.header("WWW-Authenticate").has_value());
   }
   CHECK(seen_public == kPublic);
+}
+
+// The second walk: mallory holds a valid token but no permission beyond her own
+// personal project. Every route is called naming somebody else's things (the admin's
+// user, token, role, service account, project and quota), with a plausible body so
+// that parsing cannot be what stops her.
+//
+// The acceptable answers for a refused call are 403 (not allowed) and 404 (not allowed
+// to learn that it exists). Everything else fails the walk:
+//  - 2xx: the call went through: a hole;
+//  - 400/409/422: the request was judged on its content or on the state of the target
+//    before the caller's authority was checked (it leaks what exists and risks acting);
+//  - 401: her valid token was refused, so the walk proves nothing.
+// Routes on kSelfService act on the caller's own things only (whoami, their own
+// tokens, projects, quota, audit entries, …) and must answer 2xx. Their "somebody
+// else's" variants (?user=admin, ?all=true, …) are in kOthersVariants.
+namespace {
+
+const std::set<std::string> kSelfService = {
+    "GET /api/v1/auth/whoami",      "POST /api/v1/auth/logout",        "GET /api/v1/roles",
+    "GET /api/v1/projects",         "POST /api/v1/projects",           "GET /api/v1/tokens",
+    "POST /api/v1/tokens",          "GET /api/v1/service-accounts",    "POST /api/v1/service-accounts",
+    "GET /api/v1/quota",            "GET /api/v1/audit",
+};
+
+struct Probe {
+  std::string target;
+  json body;  // null: no body
+};
+
+struct Fixture {
+  std::string admin_token_id;  // an API token of the admin's
+};
+
+// What mallory sends for each known route; routes not listed here (a module added
+// later) get every parameter filled with "admin" and an empty JSON object as the body.
+std::map<std::string, Probe> probes(const Fixture& f) {
+  const json self_grant = json::array({{{"uri", "role://cluster/admin"}, {"action", "read"}},
+                                       {{"uri", "cluster://test"}, {"action", "manage"}}});
+  return {
+      {"GET /api/v1/auth/whoami", {"/api/v1/auth/whoami", nullptr}},
+      {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
+      {"GET /api/v1/users", {"/api/v1/users", nullptr}},
+      {"POST /api/v1/users",
+       {"/api/v1/users", {{"name", "eve"}, {"password", authtest::kPassword}, {"admin", true}}}},
+      {"GET /api/v1/users/{name}", {"/api/v1/users/admin", nullptr}},
+      {"DELETE /api/v1/users/{name}", {"/api/v1/users/admin", nullptr}},
+      {"PUT /api/v1/users/{name}/password", {"/api/v1/users/admin/password", {{"password", "mallory was here"}}}},
+      {"GET /api/v1/users/{name}/permissions", {"/api/v1/users/admin/permissions", nullptr}},
+      // Granting herself the admin role: the escalation everyone tries first.
+      {"POST /api/v1/users/{name}/permissions", {"/api/v1/users/mallory/permissions", self_grant}},
+      {"DELETE /api/v1/users/{name}/permissions",
+       {"/api/v1/users/admin/permissions?uri=" + authtest::q("role://cluster/admin"), nullptr}},
+      {"POST /api/v1/users/{name}/permissions/check",
+       {"/api/v1/users/admin/permissions/check", json::array({{{"uri", "cluster://test"}, {"action", "manage"}}})}},
+      {"GET /api/v1/users/{name}/permissions/tree", {"/api/v1/users/admin/permissions/tree", nullptr}},
+      {"GET /api/v1/users/{name}/permissions/shared", {"/api/v1/users/admin/permissions/shared", nullptr}},
+      {"GET /api/v1/roles", {"/api/v1/roles", nullptr}},
+      {"POST /api/v1/roles", {"/api/v1/roles", {{"name", "admin/roles/mallory"}}}},
+      {"DELETE /api/v1/roles/{name}", {"/api/v1/roles/admin:roles:ops", nullptr}},
+      {"GET /api/v1/projects", {"/api/v1/projects", nullptr}},
+      {"POST /api/v1/projects", {"/api/v1/projects", {{"name", "mallory-lab"}}}},
+      {"GET /api/v1/projects/{name}", {"/api/v1/projects/secretproj", nullptr}},
+      {"DELETE /api/v1/projects/{name}", {"/api/v1/projects/secretproj", nullptr}},
+      {"GET /api/v1/projects/{name}/members", {"/api/v1/projects/secretproj/members", nullptr}},
+      {"PUT /api/v1/projects/{name}/members/{user}", {"/api/v1/projects/secretproj/members/mallory", {{"role", "admin"}}}},
+      {"DELETE /api/v1/projects/{name}/members/{user}", {"/api/v1/projects/secretproj/members/admin", nullptr}},
+      {"GET /api/v1/tokens", {"/api/v1/tokens", nullptr}},
+      {"POST /api/v1/tokens", {"/api/v1/tokens", {{"name", "walk"}}}},
+      {"DELETE /api/v1/tokens/{id}", {"/api/v1/tokens/" + f.admin_token_id, nullptr}},
+      {"GET /api/v1/service-accounts", {"/api/v1/service-accounts", nullptr}},
+      {"POST /api/v1/service-accounts", {"/api/v1/service-accounts", {{"name", "bot"}}}},
+      {"POST /api/v1/service-accounts/{name}/tokens",
+       {"/api/v1/service-accounts/admin:service-accounts:ci/tokens", {{"name", "stolen"}}}},
+      {"DELETE /api/v1/service-accounts/{name}", {"/api/v1/service-accounts/admin:service-accounts:ci", nullptr}},
+      {"GET /api/v1/quota", {"/api/v1/quota", nullptr}},
+      {"GET /api/v1/admin/quotas/{kind}/{name}", {"/api/v1/admin/quotas/users/admin", nullptr}},
+      {"PUT /api/v1/admin/quotas/{kind}/{name}", {"/api/v1/admin/quotas/users/mallory", {{"cpu_hours", 1e9}}}},
+      {"DELETE /api/v1/admin/quotas/{kind}/{name}", {"/api/v1/admin/quotas/users/admin", nullptr}},
+      {"GET /api/v1/audit", {"/api/v1/audit", nullptr}},
+  };
+}
+
+// Somebody else's variants of self-service routes, and other ways in: method, target,
+// body, and the one acceptable answer.
+struct Variant {
+  std::string method;
+  std::string target;
+  json body;
+  int status;
+};
+std::vector<Variant> others_variants() {
+  return {
+      {"GET", "/api/v1/projects?all=true", nullptr, 403},
+      {"GET", "/api/v1/tokens?user=admin", nullptr, 403},
+      {"GET", "/api/v1/tokens?user=admin:service-accounts:ci", nullptr, 403},
+      {"GET", "/api/v1/quota?user=admin", nullptr, 403},
+      {"GET", "/api/v1/quota?project=secretproj", nullptr, 404},
+      {"GET", "/api/v1/audit?user=admin", nullptr, 403},
+      {"GET", "/api/v1/users?kind=user", nullptr, 403},
+      {"GET", "/api/v1/users/admin:service-accounts:ci/permissions", nullptr, 403},
+      {"GET", "/api/v1/users/admin:roles:ops/permissions", nullptr, 403},
+      {"GET", "/api/v1/users/cluster:admin/permissions", nullptr, 403},
+      {"GET", "/api/v1/users/admin/permissions/tree?uri=" + authtest::q("storage://test/admin"), nullptr, 403},
+      // Sharing what she does not manage with herself.
+      {"POST", "/api/v1/users/mallory/permissions", json::array({{{"uri", "storage://test/secretproj"}, {"action", "read"}}}), 403},
+      {"POST", "/api/v1/users/mallory/permissions", json::array({{{"uri", "role://projects/secretproj/admin"}, {"action", "read"}}}), 403},
+      {"POST", "/api/v1/users/mallory/permissions", {{"uri", "storage:"}, {"action", "read"}}, 403},
+      // Roles in neurod's own namespaces are refused to everyone (admins too), as invalid names.
+      {"POST", "/api/v1/roles", {{"name", "cluster/ops"}}, 422},
+      {"POST", "/api/v1/roles", {{"name", "projects/secretproj/owner"}}, 422},
+      {"PUT", "/api/v1/projects/secretproj/members/mallory", {{"role", "reader"}}, 404},
+      {"DELETE", "/api/v1/projects/secretproj", nullptr, 403},
+      {"PUT", "/api/v1/users/mallory/password", {{"password", "mallory was here"}}, 422},  // self needs current_password
+  };
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without permissions", B, NEUROD_DB_BACKENDS) {
+  authtest::Env env(B::kDialect);
+  auto& admin = env.admin();
+
+  // Somebody else's things, made by the admin.
+  Fixture f;
+  auto tok = admin.post("/api/v1/tokens", {{"name", "admin-api"}});
+  REQUIRE_STATUS(tok, 201);
+  f.admin_token_id = tok.json()["id"];
+  REQUIRE_STATUS(admin.post("/api/v1/roles", {{"name", "admin/roles/ops"}}), 201);
+  REQUIRE_STATUS(admin.post("/api/v1/service-accounts", {{"name", "ci"}}), 201);
+  REQUIRE_STATUS(admin.post("/api/v1/projects", {{"name", "secretproj"}}), 201);
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/users/admin", {{"cpu_hours", 5}}), 200);
+
+  // mallory: a fresh user with nothing granted, on an API token (logout does not end it).
+  auto session = env.user("mallory");
+  auto minted = session.post("/api/v1/tokens", {{"name", "walk"}});
+  REQUIRE_STATUS(minted, 201);
+  Api mallory = env.as(minted.json()["token"].get<std::string>());
+  REQUIRE_STATUS(mallory.get("/api/v1/auth/whoami"), 200);
+
+  const auto table = probes(f);
+  std::set<std::string> seen_self;
+  std::size_t refused = 0;
+  std::vector<const http::Route*> ordered;
+  for (const auto& r : env.server().app().router().routes())
+    if (route_key(*r) != "POST /api/v1/auth/logout") ordered.push_back(r.get());
+  for (const auto& r : env.server().app().router().routes())
+    if (route_key(*r) == "POST /api/v1/auth/logout") ordered.push_back(r.get());  // last, so nothing after it depends on her session
+
+  for (const auto* r : ordered) {
+    auto key = route_key(*r);
+    if (r->options.public_route) continue;
+    CAPTURE(key);
+    auto it = table.find(key);
+    Probe p = it != table.end() ? it->second : Probe{concrete_path(r->pattern, "admin"), json::object()};
+    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump());
+    CAPTURE(p.target);
+    CAPTURE(res.body);
+    if (kSelfService.contains(key)) {
+      seen_self.insert(key);
+      CHECK_MESSAGE((res.status >= 200 && res.status < 300), "self-service route answered " << res.status);
+    } else {
+      CHECK_MESSAGE((res.status == 403 || res.status == 404), "answered " << res.status << " instead of 403/404");
+      ++refused;
+    }
+  }
+  CHECK(seen_self == kSelfService);  // the list names no route that is gone
+  CHECK(refused >= table.size() - kSelfService.size());  // every route in the table was walked
+
+  for (const auto& v : others_variants()) {
+    CAPTURE(v.method);
+    CAPTURE(v.target);
+    auto res = mallory.request(v.method, v.target, v.body.is_null() ? "" : v.body.dump());
+    EXPECT_STATUS(res, v.status);
+  }
+
+  // Nothing she tried happened.
+  auto who = mallory.get("/api/v1/auth/whoami");
+  REQUIRE_STATUS(who, 200);  // her API token survived the walk, logout included
+  CHECK(who.json()["admin"] == false);
+  for (const auto& role : who.json()["roles"]) {
+    CAPTURE(role);
+    CHECK((role == "projects/mallory/admin" || role == "projects/mallory-lab/admin"));
+  }
+  CHECK(admin.get("/api/v1/auth/whoami").json()["admin"] == true);
+  auto admin_tokens = admin.get("/api/v1/tokens").json();
+  CHECK(std::any_of(admin_tokens.begin(), admin_tokens.end(), [&](const json& t) { return t["id"] == f.admin_token_id; }));
+  EXPECT_STATUS(admin.get("/api/v1/users/eve"), 404);
+  EXPECT_STATUS(admin.get("/api/v1/projects/secretproj"), 200);
+  auto members = admin.get("/api/v1/projects/secretproj/members").json();
+  CHECK(members == json::array({{{"user", "admin"}, {"role", "admin"}}}));
+  auto roles = admin.get("/api/v1/roles").json();
+  CHECK(std::any_of(roles.begin(), roles.end(), [](const json& r) { return r["name"] == "admin/roles/ops"; }));
+  auto sas = admin.get("/api/v1/service-accounts").json();
+  CHECK(std::any_of(sas.begin(), sas.end(), [](const json& s) { return s["name"] == "admin/service-accounts/ci"; }));
+  CHECK(admin.get("/api/v1/admin/quotas/users/admin").json()["limits"]["cpu_hours"] == 5);
+  CHECK(admin.get("/api/v1/admin/quotas/users/mallory").json()["limits"]["cpu_hours"].is_null());
+  CHECK(env.login("admin", "mallory was here").status == 401);
+  CHECK_FALSE(mallory.allowed("mallory", "storage://test/secretproj", "read"));
 }
 
 TEST_CASE("metrics can be made private") {
@@ -58,4 +265,7 @@ TEST_CASE("metrics can be made private") {
   test::TestServer server(spec);
   CHECK(server.client().get("/metrics").status == 401);
   CHECK(server.client().get("/api/v1/ping").status == 200);
+  // The generated modules.auth keys survive the merge: logins use the cheap test hashing.
+  CHECK(server.yaml().find("password_hash_iterations: 1") != std::string::npos);
+  CHECK(server.yaml().find("metrics_public: false") != std::string::npos);
 }

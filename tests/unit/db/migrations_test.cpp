@@ -97,7 +97,7 @@ TEST_CASE_TEMPLATE("a new migration is applied on top of the recorded ones", B, 
   CHECK(count_rows(t.db(), "shop_items") == 2);
 }
 
-TEST_CASE_TEMPLATE("only the listed modules are migrated; an empty list means all", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("only the listed modules are migrated, and an empty list means all", B, NEUROD_DB_BACKENDS) {
   test::TestDatabase t(B::kDialect);
   auto known = two_steps();
   known.push_back(m("audit", 1, "0001_log", "CREATE TABLE audit_log (line TEXT);"));

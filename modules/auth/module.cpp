@@ -1,0 +1,300 @@
+#include "modules/auth/module.hpp"
+
+#include "core/log.hpp"
+#include "db/database.hpp"
+#include "modules/auth/repo.hpp"
+#include "modules/system/module.hpp"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace neurod::auth {
+
+void Config::describe(config::Schema<Config>& s) {
+  s.field("bootstrap_admin", &Config::bootstrap_admin,
+          "The first administrator, created on an empty database; its token goes to {data_dir}/auth/admin.token.")
+      .non_empty()
+      .check([](const std::string& v) -> std::optional<std::string> {
+        try {
+          Service::validate_user_name(v);
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+        return std::nullopt;
+      });
+  s.field("session_ttl", &Config::session_ttl, "How long a login (password) session lasts.").min(60000);
+  s.field("default_token_ttl", &Config::default_token_ttl,
+          "Lifetime of API and service-account tokens made without expires_in.")
+      .min(60000);
+  s.field("max_token_ttl", &Config::max_token_ttl, "The longest lifetime a token may be given.").min(60000);
+  s.field("password_min_length", &Config::password_min_length, "Shortest password accepted.").min(8).max(128);
+  s.field("password_hash_memory", &Config::password_hash_memory,
+          "Memory argon2id uses per password hash (more is slower to brute-force; every login costs it).")
+      .min(8192);
+  s.field("password_hash_iterations", &Config::password_hash_iterations, "argon2id passes over that memory.")
+      .min(1)
+      .max(20);
+  s.field("login_max_failures_per_user", &Config::login_max_failures_per_user,
+          "Failed logins allowed per user within login_window before logins for that user are refused (429).")
+      .min(1);
+  s.field("login_max_failures_per_address", &Config::login_max_failures_per_address,
+          "Failed logins allowed per client address within login_window.")
+      .min(1);
+  s.field("login_window", &Config::login_window, "The sliding window of the login limits.").min(1000);
+  s.field("sync_interval", &Config::sync_interval,
+          "How often to look for changes made by other processes sharing the database (neurod admin, other "
+          "control-plane replicas); changes made through this process apply at once.")
+      .min(100);
+  s.field("audit_retention", &Config::audit_retention, "How long audit entries are kept.").min(3600000);
+  s.field("users_create_projects", &Config::users_create_projects,
+          "Whether every user may create projects; false: only administrators.");
+}
+
+ServiceOptions service_options(const Config& c, const std::string& cluster) {
+  ServiceOptions o;
+  o.cluster = cluster;
+  o.password.memory_bytes = c.password_hash_memory.bytes;
+  o.password.iterations = static_cast<std::uint64_t>(c.password_hash_iterations);
+  o.password_min_length = static_cast<std::size_t>(c.password_min_length);
+  o.session_ttl = c.session_ttl;
+  o.default_token_ttl = c.default_token_ttl;
+  o.max_token_ttl = c.max_token_ttl;
+  o.users_create_projects = c.users_create_projects;
+  return o;
+}
+
+namespace {
+
+// The first admin's token: written once, readable by the service user only.
+void write_token_file(const std::filesystem::path& path, const std::string& token) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(errc::internal, "cannot write " + tmp.string() + ": " + std::strerror(errno));
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw Error(errc::internal, "cannot write " + path.string() + ": " + std::strerror(errno));
+  }
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  std::string out(in.size(), '\0');
+  std::size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), nullptr, &len,
+                        nullptr, sodium_base64_VARIANT_ORIGINAL) != 0)
+    return std::nullopt;
+  out.resize(len);
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
+}
+
+constexpr std::string_view kCookie = "neurod_session";
+constexpr std::string_view kWsPrefix = "bearer.neurod-";
+
+}  // namespace
+
+Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config), ctx_(ctx) {
+  const auto& g = ctx.global();
+  secure_cookie_ = !g.http.tls.cert.empty();
+  authz_ = std::make_unique<Authorizer>(g.cluster_name);
+  service_ = std::make_unique<Service>(ctx.db(), *authz_, service_options(config_, g.cluster_name));
+  quotas_ = std::make_unique<Quotas>(ctx.db());
+  audit_ = std::make_unique<AuditLog>(ctx.db());
+  throttle_ = std::make_unique<LoginThrottle>(static_cast<std::size_t>(config_.login_max_failures_per_user),
+                                              static_cast<std::size_t>(config_.login_max_failures_per_address),
+                                              config_.login_window);
+  service_->load();
+  if (auto issued = service_->bootstrap(config_.bootstrap_admin)) {
+    auto path = ctx.module_dir("auth") / "admin.token";
+    write_token_file(path, issued->token);
+    info(
+        "created the administrator '{}'; its token is in {} (readable by this user only). Log in with: "
+        "neuro login URL --token \"$(cat {})\"",
+        config_.bootstrap_admin, path.string(), path.string());
+  }
+
+  auto& router = ctx.router();
+  router.set_authenticator([this](const http::Request& req) { return authenticate(req); });
+  router.add_observer(
+      [this](const http::Request& req, const http::Route* route, int status) { observe(req, route, status); });
+  add_routes(router);
+
+  ctx.get<system::Module>().add_config_contributor([this](const http::Request& req, nlohmann::json& out) {
+    if (!req.principal.authenticated()) return;
+    out["user"] = req.principal.name;
+    out["admin"] = authz_->is_admin(req.principal);
+    auto projects = nlohmann::json::array();
+    for (const auto& [p, role] : service_->list_projects(Actor::of(req.principal), false))
+      projects.push_back({{"name", p.name}, {"role", role}, {"cluster_name", authz_->cluster()}});
+    out["projects"] = projects;
+    out["user_roles"] = authz_->held_roles(req.principal.name);
+  });
+
+  auto& m = ctx.metrics();
+  auto* authz = authz_.get();
+  m.callback_gauge("neurod_auth_principals", "Users, service accounts and roles", [authz] {
+    std::map<std::string, double> n{{"user", 0}, {"service", 0}, {"role", 0}};
+    for (const auto& [name, p] : authz->state()->principals) n[p.kind] += 1;
+    std::vector<std::pair<metrics::Labels, double>> out;
+    for (const auto& [k, v] : n) out.push_back({{{"kind", k}}, v});
+    return out;
+  });
+  m.callback_gauge("neurod_auth_tokens", "Tokens that authenticate (expired ones until purged)", [authz] {
+    return std::vector<std::pair<metrics::Labels, double>>{{{}, double(authz->state()->tokens_by_hash.size())}};
+  });
+  auto* audit = audit_.get();
+  m.callback_gauge("neurod_auth_audit_queued", "Audit entries waiting to be written", [audit] {
+    return std::vector<std::pair<metrics::Labels, double>>{{{}, double(audit->queued())}};
+  });
+  m.callback_counter("neurod_auth_audit_dropped_total", "Audit entries dropped because the queue was full", [audit] {
+    return std::vector<std::pair<metrics::Labels, double>>{{{}, double(audit->dropped())}};
+  });
+
+  ctx.add_task("auth-audit", [this](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      audit_->wait(std::chrono::milliseconds(200));
+      audit_->flush();
+    }
+  });
+  ctx.add_task("auth-sync", [this](std::stop_token stop) {
+    auto last_purge = std::chrono::steady_clock::now() - std::chrono::hours(2);
+    while (!stop.stop_requested()) {
+      std::mutex mu;
+      std::unique_lock lock(mu);
+      std::condition_variable_any cv;
+      cv.wait_for(lock, stop, config_.sync_interval, [] { return false; });
+      if (stop.stop_requested()) break;
+      try {
+        if (service_->sync()) spdlog::debug("auth: reloaded identity data changed by another process");
+        if (std::chrono::steady_clock::now() - last_purge > std::chrono::hours(1)) {
+          last_purge = std::chrono::steady_clock::now();
+          service_->purge_expired_tokens();
+          audit_->purge_before(repo::now_ms() - config_.audit_retention.count());
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("auth: background sync failed: {}", e.what());
+      }
+    }
+  });
+}
+
+Module::~Module() = default;
+
+void Module::on_all_loaded() {}
+
+void Module::on_stopping() {
+  // Requests have drained and the writer task has stopped: what is queued now is all.
+  try {
+    audit_->flush();
+  } catch (const std::exception& e) {
+    spdlog::error("audit log: final flush failed: {}", e.what());
+  }
+}
+
+app::Health Module::health() {
+  app::Health h;
+  auto st = authz_->state();
+  h.details = {{"version", st->version},
+               {"principals", st->principals.size()},
+               {"tokens", st->tokens_by_hash.size()},
+               {"grants", st->grants->grant_count()},
+               {"audit_queued", audit_->queued()}};
+  if (audit_->queued() > 10000) {
+    h.healthy = false;
+    h.message = "the audit log is not being written (" + std::to_string(audit_->queued()) + " entries queued)";
+  }
+  return h;
+}
+
+// Runs on the I/O thread for every request: parsing and one hash-map lookup in the
+// snapshot, never the database.
+std::optional<http::Principal> Module::authenticate(const http::Request& req) const {
+  std::optional<std::string> token;
+  if (auto h = req.header("Authorization")) {
+    auto v = trim(*h);
+    if (iequals_prefix(v, "Bearer ")) {
+      token = std::string(trim(v.substr(7)));
+    } else if (iequals_prefix(v, "Basic ")) {
+      auto decoded = base64_decode(trim(v.substr(6)));
+      auto colon = decoded ? decoded->find(':') : std::string::npos;
+      if (colon == std::string::npos)
+        throw Error(errc::unauthenticated, "malformed Basic credentials: expected base64 of USER:TOKEN")
+            .with_code("invalid_token");
+      token = decoded->substr(colon + 1);
+    } else {
+      throw Error(errc::unauthenticated,
+                  "unsupported Authorization scheme: use 'Bearer TOKEN' or Basic with the token as password")
+          .with_code("invalid_token");
+    }
+  } else if (auto c = req.header("Cookie")) {
+    std::string_view rest = *c;
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      auto part = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      if (part.size() > kCookie.size() && part.starts_with(kCookie) && part[kCookie.size()] == '=') {
+        token = std::string(part.substr(kCookie.size() + 1));
+        break;
+      }
+    }
+  }
+  if (!token) {
+    for (auto h : req.headers.get_all("Sec-WebSocket-Protocol")) {
+      std::string_view rest = h;
+      while (!rest.empty() && !token) {
+        auto comma = rest.find(',');
+        auto part = trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        if (part.starts_with(kWsPrefix)) token = std::string(part.substr(kWsPrefix.size()));
+      }
+    }
+  }
+  if (!token) return std::nullopt;
+  auto p = authz_->authenticate_token(*token, repo::now_ms());
+  sodium_memzero(token->data(), token->size());
+  if (!p)
+    throw Error(errc::unauthenticated, "the token is invalid, expired or revoked: log in again (neuro login)")
+        .with_code("invalid_token");
+  return p;
+}
+
+void Module::observe(const http::Request& req, const http::Route* route, int status) {
+  if (req.method == http::Method::get || req.method == http::Method::head || req.method == http::Method::options)
+    return;
+  if (route && route->options.read_only) return;
+  AuditEntry e;
+  e.at = repo::now_ms();
+  e.principal = req.principal.name;
+  e.method = std::string(http::to_string(req.method));
+  e.path = req.path;  // never the query string: it may carry secrets
+  e.route = route ? route->pattern : std::string();
+  e.resource = req.resource;
+  e.status = status;
+  e.remote = req.remote_address;
+  e.request_id = req.request_id;
+  audit_->record(std::move(e));
+}
+
+}  // namespace neurod::auth

@@ -1,0 +1,78 @@
+// Quotas per user and per project, and what has been used against them. `auth` stores
+// them; the modules that consume resources enforce them through reserve/release/consume
+// (jobs: running jobs and CPU/GPU hours; storage: bytes).
+#pragma once
+
+#include "core/units.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace neurod::db {
+class Database;
+}
+
+namespace neurod::auth {
+
+enum class Resource { running_jobs, cpu_hours, gpu_hours, storage_bytes };
+std::string_view to_string(Resource r);
+
+struct Subject {
+  std::string kind;  // "user" | "project"
+  std::string name;
+};
+
+// nullopt = unlimited. cpu_hours and gpu_hours count within a window of `period` that
+// starts with the first use after the previous one ended; the other two are levels.
+struct Limits {
+  std::optional<std::int64_t> max_running_jobs;
+  std::optional<double> cpu_hours;
+  std::optional<double> gpu_hours;
+  std::optional<std::int64_t> storage_bytes;
+  Duration period = std::chrono::hours(24 * 30);
+  std::optional<double> of(Resource r) const;
+};
+
+struct Usage {
+  double running_jobs = 0;
+  double cpu_hours = 0;
+  double gpu_hours = 0;
+  double storage_bytes = 0;
+  std::int64_t window_start = 0;  // epoch ms of the hours window (0: none open)
+  double of(Resource r) const;
+};
+
+nlohmann::json to_json(const Limits& l);
+nlohmann::json to_json(const Usage& u);
+
+class Quotas {
+ public:
+  explicit Quotas(db::Database& db) : db_(db) {}
+
+  Limits limits(const Subject& s);
+  void set_limits(const Subject& s, const Limits& l);
+  void reset_limits(const Subject& s);
+  Usage usage(const Subject& s);
+
+  // Adds `amount` of r to every subject if each has room, all in one transaction; else
+  // throws Error(forbidden, code "quota_exceeded") naming the first without room, and
+  // nothing is added.
+  void reserve(std::span<const Subject> subjects, Resource r, double amount);
+  // Gives back what reserve took (not below zero).
+  void release(std::span<const Subject> subjects, Resource r, double amount);
+  // Records use that already happened (CPU hours of a running job), without a check.
+  void consume(std::span<const Subject> subjects, Resource r, double amount);
+  // What is left before the limit (nullopt: unlimited; may be negative after consume).
+  std::optional<double> remaining(const Subject& s, Resource r);
+
+ private:
+  void change(std::span<const Subject> subjects, Resource r, double amount, bool check);
+  db::Database& db_;
+};
+
+}  // namespace neurod::auth
