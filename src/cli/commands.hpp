@@ -12,13 +12,19 @@ namespace neurod::cli {
 
 using RegisterCommands = void (*)(CLI::App& app, Context& ctx);
 
-void register_system_commands(CLI::App& app, Context& ctx);  // version, health
-void register_config_commands(CLI::App& app, Context& ctx);  // config show|set-url
+void register_system_commands(CLI::App& app, Context& ctx);
+void register_config_commands(CLI::App& app, Context& ctx);
+void register_auth_commands(CLI::App& app, Context& ctx);
+void register_acl_commands(CLI::App& app, Context& ctx);
+void register_admin_commands(CLI::App& app, Context& ctx);
 
 // In the order they appear in --help.
 inline constexpr RegisterCommands kCommandGroups[] = {
-    register_system_commands,
-    register_config_commands,
+    register_system_commands,  // version, health
+    register_config_commands,  // config show|set-url
+    register_auth_commands,    // login, logout, whoami, token, service-account, quota
+    register_acl_commands,     // acl, role, project
+    register_admin_commands,   // admin user|quota|audit
 };
 
 // Sets cmd's callback to store fn in ctx.action.

@@ -1,5 +1,6 @@
 #include "cli/context.hpp"
 
+#include "cli/api_path.hpp"
 #include "cli/table.hpp"
 #include "core/units.hpp"
 
@@ -41,7 +42,7 @@ http::Client& Context::client() {
     const auto& s = settings();
     http::ClientOptions opts;
     opts.timeout = *timeout;
-    opts.token = s.token;
+    opts.token = token_override_ ? *token_override_ : s.token;
     try {
       client_ = std::make_unique<http::Client>(s.url, std::move(opts));
     } catch (const Error& e) {
@@ -79,6 +80,45 @@ nlohmann::json Context::get_json(std::string_view target) {
   auto r = call("GET", target);
   if (r.status < 200 || r.status >= 300) throw server_error(r.status, r.body);
   return r.json();
+}
+
+nlohmann::json Context::send_json(std::string_view method, std::string_view target,
+                                  const std::optional<nlohmann::json>& body) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string text;
+  if (body) {
+    text = body->dump();
+    headers.emplace_back("Content-Type", "application/json");
+  }
+  auto r = call(method, target, std::move(text), std::move(headers));
+  if (r.status < 200 || r.status >= 300) throw server_error(r.status, r.body);
+  if (r.body.empty()) return nullptr;
+  return r.json();
+}
+
+const nlohmann::json& Context::whoami() {
+  if (!whoami_) {
+    auto j = get_json(api("/auth/whoami"));
+    if (!j.is_object() || !j.contains("name") || !j["name"].is_string())
+      throw CliError(Exit::server, "the server's answer to GET /api/v1/auth/whoami has no \"name\"");
+    whoami_ = std::move(j);
+  }
+  return *whoami_;
+}
+
+std::string Context::me() { return whoami()["name"].get<std::string>(); }
+
+void Context::use_url(std::string url) {
+  options.url = std::move(url);
+  settings_.reset();
+  client_.reset();
+  whoami_.reset();
+}
+
+void Context::use_token(std::string token) {
+  token_override_ = std::move(token);
+  client_.reset();
+  whoami_.reset();
 }
 
 void print_json(const nlohmann::json& value) { std::cout << value.dump(2) << std::endl; }

@@ -46,6 +46,20 @@ class Context {
                             std::vector<std::pair<std::string, std::string>> headers = {});
   // A GET whose 2xx JSON answer is returned; anything else throws CliError.
   nlohmann::json get_json(std::string_view target);
+  // A request with an optional JSON body. A 2xx answer is returned as JSON (null when
+  // empty, as for 204); anything else throws CliError (server_error).
+  nlohmann::json send_json(std::string_view method, std::string_view target,
+                           const std::optional<nlohmann::json>& body = std::nullopt);
+
+  // GET /api/v1/auth/whoami, asked once per run; me() is its "name".
+  const nlohmann::json& whoami();
+  std::string me();
+
+  // For login and logout: talk to this URL, or send this token (empty: none),
+  // instead of the resolved settings. Call before the first request, or again to
+  // start over with a fresh connection.
+  void use_url(std::string url);
+  void use_token(std::string token);
 
   // The command chosen on the command line; set by its CLI11 callback, run by main.
   std::function<int()> action;
@@ -57,6 +71,8 @@ class Context {
   std::optional<std::filesystem::path> config_path_;
   std::optional<UserConfig> user_config_;
   std::optional<Settings> settings_;
+  std::optional<std::string> token_override_;
+  std::optional<nlohmann::json> whoami_;
   std::unique_ptr<http::Client> client_;
 };
 

@@ -45,9 +45,38 @@ std::string excerpt(std::string_view body) {
   return out;
 }
 
+// A 403 lists what was missing, at the top level or inside "error":
+// "missing": [{"uri", "action"}] (modules/auth/README.md).
+std::string missing_permissions(std::string_view body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return {};
+  const nlohmann::json* missing = nullptr;
+  if (parsed.contains("missing")) missing = &parsed["missing"];
+  if (parsed.contains("error") && parsed["error"].is_object() && parsed["error"].contains("missing"))
+    missing = &parsed["error"]["missing"];
+  if (missing == nullptr || !missing->is_array() || missing->empty()) return {};
+  std::string out = "\nMissing:";
+  auto one = [](const nlohmann::json& p) -> std::string {
+    if (!p.is_object()) return p.dump();
+    std::string action = p.contains("action") && p["action"].is_string() ? p["action"].get<std::string>() : "?";
+    std::string uri = p.contains("uri") && p["uri"].is_string() ? p["uri"].get<std::string>() : "?";
+    return action + " on " + uri;
+  };
+  for (const auto& p : *missing) {
+    if (p.is_array()) {  // any of several
+      std::string alt;
+      for (const auto& q : p) alt += (alt.empty() ? "" : " or ") + one(q);
+      out += "\n  " + alt;
+    } else {
+      out += "\n  " + one(p);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-CliError server_error(int status, std::string_view body) {
+std::string describe_error(int status, std::string_view body) {
   std::string message;
   std::string code_name;
   std::string request_id;
@@ -65,12 +94,28 @@ CliError server_error(int status, std::string_view body) {
   std::string detail = http;
   if (!code_name.empty()) detail += ", " + code_name;
   if (!request_id.empty()) detail += ", request id " + request_id;
-  std::string text = message + " (" + detail + ")";
+  return message + " (" + detail + ")";
+}
 
+std::string error_code(std::string_view body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
+    const auto& err = parsed["error"];
+    if (err.contains("code") && err["code"].is_string()) return err["code"].get<std::string>();
+  }
+  return {};
+}
+
+CliError server_error(int status, std::string_view body) {
+  std::string text = describe_error(status, body);
+  // The server's message may already say so.
+  auto prefixed = [&text](std::string_view prefix) {
+    return text.starts_with(prefix) ? text : std::string(prefix) + ": " + text;
+  };
   if (status == 401)
-    return CliError(Exit::auth, "authentication required: " + text +
-                                    "\nSet a token with NEURO_TOKEN or the \"token\" key of the config file.");
-  if (status == 403) return CliError(Exit::auth, "permission denied: " + text);
+    return CliError(Exit::auth, prefixed("authentication required") +
+                                    "\nLog in with `neuro login`, or set a token with NEURO_TOKEN.");
+  if (status == 403) return CliError(Exit::auth, prefixed("permission denied") + missing_permissions(body));
   return CliError(Exit::server, text);
 }
 

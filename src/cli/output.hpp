@@ -33,8 +33,15 @@ class CliError : public std::runtime_error {
 };
 
 // The error for a non-2xx response. Reads {"error":{"code","message","request_id"}}
-// when the body has it, and falls back on the HTTP status otherwise.
+// when the body has it, and falls back on the HTTP status otherwise. A 401 adds a
+// hint to log in, a 403 is "permission denied: …".
 CliError server_error(int status, std::string_view body);
+
+// The text server_error builds on: "MESSAGE (HTTP 404 Not Found, CODE, request id ID)".
+std::string describe_error(int status, std::string_view body);
+
+// The "code" of an error body ("no_effect"); empty when there is none.
+std::string error_code(std::string_view body);
 
 // The error for a neurod::Error thrown locally or by the HTTP client.
 CliError from_error(const Error& e);
