@@ -509,6 +509,13 @@ void Service::revoke(const Actor& a, const std::string& principal, const std::st
       throw Error(errc::conflict, "'" + principal + "' is the last administrator; make another user an admin first")
           .with_code("last_admin");
   }
+  // Revoking a project's admin role is leaving it as admin: not for the last one.
+  constexpr std::string_view kProjectsPrefix = "role://projects/";
+  if (uri.starts_with(kProjectsPrefix) && uri.ends_with("/admin")) {
+    auto project = uri.substr(kProjectsPrefix.size(), uri.size() - kProjectsPrefix.size() - 6);
+    if (project.find('/') == std::string::npos && project_role(project, principal) == "admin")
+      require_not_last_project_admin(project, principal);
+  }
   mutate([&](soci::session& s, Touched& t) {
     if (!repo::principal(s, principal)) throw not_found("principal", principal);
     if (!repo::delete_grant(s, principal, uri))

@@ -262,6 +262,10 @@ TEST_CASE_TEMPLATE("projects: the creator is admin - members get their role's ac
   EXPECT_STATUS(last, 409);
   CHECK(code(last) == "last_admin");
   EXPECT_STATUS(alice.put("/api/v1/projects/ml/members/alice", {{"role", "writer"}}), 409);
+  // Nor drop the admin role through the ACL, by revoking their own grant.
+  auto self_revoke = alice.del("/api/v1/users/alice/permissions?uri=role://projects/ml/admin");
+  EXPECT_STATUS(self_revoke, 409);
+  CHECK(code(self_revoke) == "last_admin");
   REQUIRE_STATUS(alice.put("/api/v1/projects/ml/members/dave", {{"role", "admin"}}), 200);
   EXPECT_STATUS(alice.del("/api/v1/projects/ml/members/alice"), 204);
   EXPECT_STATUS(alice.get("/api/v1/projects/ml"), 404);
