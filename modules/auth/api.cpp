@@ -261,10 +261,12 @@ void Module::add_routes(http::Router& r) {
   // --- permissions
   r.get(
       "/api/v1/users/{name}/permissions",
-      [&svc](Request& req) {
+      [&svc, &authz](Request& req) {
+        auto text = req.query_param("uri").value_or("");
+        std::string under = text.empty() ? "" : authz.parse_uri(text, req.principal).str();
         auto out = json::array();
         for (const auto& v : svc.permissions(Actor::of(req.principal), principal_param(req),
-                                             query_bool(req, "expand_roles"), req.query_param("uri").value_or(""))) {
+                                             query_bool(req, "expand_roles"), under)) {
           json g{{"uri", v.grant.uri}, {"action", to_string(v.grant.action)}};
           if (!v.via.empty()) g["via"] = v.via;
           out.push_back(g);

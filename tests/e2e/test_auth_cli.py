@@ -60,6 +60,10 @@ def flows(tmp, database_url):
         assert {"uri": "storage://e2e/alice/data/x", "action": "read"} in [
             {"uri": g["uri"], "action": g["action"]} for g in bob_grants
         ], bob_grants
+        # A relative prefix resolves for the caller: storage: is the root, storage:x alice's.
+        mine = alice.json("acl", "ls", "storage:", "--expand-roles")
+        assert "storage://e2e/alice" in [g["uri"] for g in mine], mine
+        assert alice.json("acl", "ls", "storage:data") == []
         shared = alice.json("acl", "ls", "--shared")
         assert any(s["user"] == "bob" and s["uri"] == "storage://e2e/alice/data/x" for s in shared), shared
         tree = bob.neuro("acl", "tree", "storage:").stdout
