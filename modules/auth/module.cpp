@@ -131,7 +131,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
     write_token_file(path, issued->token);
     info(
         "created the administrator '{}'; its token is in {} (readable by this user only). Log in with: "
-        "neuro login URL --token \"$(cat {})\"",
+        "neuro login URL --token-stdin < {}",
         config_.bootstrap_admin, path.string(), path.string());
   }
 
