@@ -137,9 +137,12 @@ std::optional<http::Principal> Authorizer::authenticate_token(std::string_view t
   if (!looks_like_token(token)) return std::nullopt;
   auto hash = token_hash(token);
   const auto& st = current();
-  auto it = st.tokens_by_hash.find(hash);
-  if (it == st.tokens_by_hash.end() || !constant_time_equal(it->first, hash)) return std::nullopt;
-  const auto& t = it->second;
+  const TokenInfo* found = nullptr;
+  auto [first, last] = st.tokens.equal_range(token_key(hash));
+  for (auto it = first; it != last; ++it)
+    if (constant_time_equal(it->second.hash, hash)) found = &it->second;
+  if (!found) return std::nullopt;
+  const auto& t = *found;
   if (t.expires_at && *t.expires_at <= now_ms) return std::nullopt;
   auto p = st.principals.find(t.principal);
   if (p == st.principals.end()) return std::nullopt;

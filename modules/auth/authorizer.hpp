@@ -35,13 +35,19 @@ struct TokenInfo {
   std::string name;
   std::int64_t created_at = 0;
   std::optional<std::int64_t> expires_at;  // epoch ms; none = never
+  std::string hash;                        // SHA-256 of the value, hex; never shown
 };
+
+// Tokens are found by the first 16 hex digits of their hash, then the whole hash is
+// compared in constant time: the lookup's timing can reveal no more than that prefix of
+// a hash, which does not help anyone guess a token.
+inline std::string token_key(std::string_view hash) { return std::string(hash.substr(0, 16)); }
 
 // One consistent view; never changed once published.
 struct State {
   std::int64_t version = 0;
   std::unordered_map<std::string, PrincipalInfo> principals;
-  std::unordered_map<std::string, TokenInfo> tokens_by_hash;
+  std::unordered_multimap<std::string, TokenInfo> tokens;  // by token_key(hash)
   std::shared_ptr<const GrantSet> grants = std::make_shared<GrantSet>();
 };
 

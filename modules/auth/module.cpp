@@ -162,7 +162,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
     return out;
   });
   m.callback_gauge("neurod_auth_tokens", "Tokens that authenticate (expired ones until purged)", [authz] {
-    return std::vector<std::pair<metrics::Labels, double>>{{{}, double(authz->state()->tokens_by_hash.size())}};
+    return std::vector<std::pair<metrics::Labels, double>>{{{}, double(authz->state()->tokens.size())}};
   });
   auto* audit = audit_.get();
   m.callback_gauge("neurod_auth_audit_queued", "Audit entries waiting to be written", [audit] {
@@ -218,7 +218,7 @@ app::Health Module::health() {
   auto st = authz_->state();
   h.details = {{"version", st->version},
                {"principals", st->principals.size()},
-               {"tokens", st->tokens_by_hash.size()},
+               {"tokens", st->tokens.size()},
                {"grants", st->grants->grant_count()},
                {"audit_queued", audit_->queued()}};
   if (audit_->queued() > 10000) {

@@ -29,7 +29,9 @@ std::string project_role_name(std::string_view project, std::string_view role) {
 PrincipalInfo info_from(const repo::PrincipalRow& r) {
   return {r.name, r.kind, r.email, r.owner, r.builtin, !r.password_hash.empty(), r.created_at};
 }
-TokenInfo info_from(const repo::TokenRow& r) { return {r.id, r.principal, r.kind, r.name, r.created_at, r.expires_at}; }
+TokenInfo info_from(const repo::TokenRow& r) {
+  return {r.id, r.principal, r.kind, r.name, r.created_at, r.expires_at, r.hash};
+}
 
 Error not_found(std::string_view what, const std::string& name) {
   return Error(errc::not_found, std::string(what) + " '" + name + "' not found")
@@ -79,7 +81,7 @@ void Service::full_reload() {
     auto st = std::make_shared<State>();
     st->version = repo::version(s);
     for (const auto& p : repo::principals(s)) st->principals.emplace(p.name, info_from(p));
-    for (const auto& t : repo::all_tokens(s)) st->tokens_by_hash.emplace(t.hash, info_from(t));
+    for (const auto& t : repo::all_tokens(s)) st->tokens.emplace(token_key(t.hash), info_from(t));
     GrantSet::Map map;
     std::unordered_map<std::string, std::vector<Grant>> grants;
     for (auto& g : repo::all_grants(s)) grants[g.principal].push_back(std::move(g.grant));
@@ -103,15 +105,15 @@ void Service::refresh(const std::vector<std::string>& principals, std::int64_t v
   auto next = std::make_shared<State>(*cur);
   next->version = version;
   db_.read([&](soci::session& s) {
-    for (auto it = next->tokens_by_hash.begin(); it != next->tokens_by_hash.end();)
-      it = names.contains(it->second.principal) ? next->tokens_by_hash.erase(it) : std::next(it);
+    for (auto it = next->tokens.begin(); it != next->tokens.end();)
+      it = names.contains(it->second.principal) ? next->tokens.erase(it) : std::next(it);
     auto grants = next->grants;
     for (const auto& name : names) {
       next->principals.erase(name);
       auto row = repo::principal(s, name);
       if (row) {
         next->principals.emplace(name, info_from(*row));
-        for (const auto& t : repo::tokens_of(s, name)) next->tokens_by_hash.emplace(t.hash, info_from(t));
+        for (const auto& t : repo::tokens_of(s, name)) next->tokens.emplace(token_key(t.hash), info_from(t));
       }
       auto list = row ? repo::grants_of(s, name) : std::vector<Grant>{};
       grants = grants->with(name, list.empty() ? nullptr : std::make_shared<const GrantSet::Grants>(std::move(list)));
@@ -167,7 +169,7 @@ bool Service::sync() {
 std::size_t Service::purge_expired_tokens() {
   auto now = repo::now_ms();
   bool any = false;
-  for (const auto& [hash, t] : authz_.state()->tokens_by_hash)
+  for (const auto& [key, t] : authz_.state()->tokens)
     if (t.expires_at && *t.expires_at <= now) any = true;
   if (!any) return 0;
   return mutate([&](soci::session& s, Touched& t) {
@@ -446,7 +448,7 @@ Issued Service::create_token(const Actor& a, const std::string& principal, const
 std::vector<TokenInfo> Service::list_tokens(const Actor& a, const std::string& principal) {
   require_view(a, principal);
   std::vector<TokenInfo> out;
-  for (const auto& [hash, t] : authz_.state()->tokens_by_hash)
+  for (const auto& [key, t] : authz_.state()->tokens)
     if (t.principal == principal) out.push_back(t);
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
     return x.created_at < y.created_at || (x.created_at == y.created_at && x.id < y.id);
@@ -455,7 +457,7 @@ std::vector<TokenInfo> Service::list_tokens(const Actor& a, const std::string& p
 }
 
 std::optional<TokenInfo> Service::token_info(const std::string& id) const {
-  for (const auto& [hash, t] : authz_.state()->tokens_by_hash)
+  for (const auto& [key, t] : authz_.state()->tokens)
     if (t.id == id) return t;
   return std::nullopt;
 }
