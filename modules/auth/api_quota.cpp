@@ -108,35 +108,33 @@ void Module::add_quota_and_audit_routes(http::Router& r) {
         },
         {.body = BodyKind::none, .summary = "Your quotas and usage (?project=, admin: ?user=)"});
 
-  auto subject_of = [](const Request& req) {
+  // The admin quota routes' common start: an administrator, and an existing user or
+  // project named in the path (also the audit entry's resource).
+  auto admin_subject = [&svc, &authz](Request& req) {
+    authz.require_admin(req.principal);
     auto kind = req.param("kind");
     if (kind != "users" && kind != "projects")
       throw Error(errc::not_found, "quotas belong to users or projects: /api/v1/admin/quotas/{users|projects}/NAME");
-    return Subject{kind == "users" ? "user" : "project", req.param("name")};
-  };
-  auto require_exists = [&svc](const Subject& s) {
+    Subject s{kind == "users" ? "user" : "project", req.param("name")};
+    req.resource = s.kind + ":" + s.name;
     auto actor = Actor::daemon();
     if (s.kind == "project")
       svc.get_project(actor, s.name);
     else if (svc.get_principal(actor, s.name).kind != "user")
       throw Error(errc::not_found, "user '" + s.name + "' not found").with_code("user_not_found");
+    return s;
   };
 
   r.get("/api/v1/admin/quotas/{kind}/{name}",
-        [&authz, &q, subject_of, require_exists](Request& req) {
-          authz.require_admin(req.principal);
-          auto s = subject_of(req);
-          require_exists(s);
+        [&q, admin_subject](Request& req) {
+          auto s = admin_subject(req);
           return Response::json(quota_json(q, s));
         },
         {.body = BodyKind::none, .summary = "A user's or project's quota and usage (admin)"});
 
   r.put("/api/v1/admin/quotas/{kind}/{name}",
-        [&authz, &q, subject_of, require_exists](Request& req) {
-          authz.require_admin(req.principal);
-          auto s = subject_of(req);
-          req.resource = s.kind + ":" + s.name;
-          require_exists(s);
+        [&q, admin_subject](Request& req) {
+          auto s = admin_subject(req);
           auto j = req.json();
           if (!j.is_object()) throw Error(errc::bad_request, "the body must be a JSON object of limits");
           static const std::set<std::string> known{"max_running_jobs", "cpu_hours", "gpu_hours", "storage_bytes",
@@ -162,11 +160,8 @@ void Module::add_quota_and_audit_routes(http::Router& r) {
         {.body = BodyKind::memory, .body_limit = 16 * 1024, .summary = "Set quota limits (admin; null = unlimited)"});
 
   r.del("/api/v1/admin/quotas/{kind}/{name}",
-        [&authz, &q, subject_of, require_exists](Request& req) {
-          authz.require_admin(req.principal);
-          auto s = subject_of(req);
-          req.resource = s.kind + ":" + s.name;
-          require_exists(s);
+        [&q, admin_subject](Request& req) {
+          auto s = admin_subject(req);
           q.reset_limits(s);
           return Response::no_content();
         },

@@ -23,14 +23,21 @@
 // A status check that shows the body when it fails.
 #define EXPECT_STATUS(res, expected) \
   CHECK_MESSAGE((res).status == (expected), "expected " << (expected) << ", got " << (res).status << ": " << (res).body)
-#define REQUIRE_STATUS(res, expected) \
-  REQUIRE_MESSAGE((res).status == (expected), "expected " << (expected) << ", got " << (res).status << ": " << (res).body)
+#define REQUIRE_STATUS(res, expected)         \
+  REQUIRE_MESSAGE((res).status == (expected), \
+                  "expected " << (expected) << ", got " << (res).status << ": " << (res).body)
 
 namespace neurod::authtest {
 
 using nlohmann::json;
 using Res = http::ClientResponse;
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Wall-clock epoch milliseconds, the unit of every time the auth API returns.
+inline std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 inline const std::string kPassword = "correct horse battery";  // over the 10-character minimum
 

@@ -13,13 +13,10 @@ using authtest::code;
 using authtest::Env;
 using authtest::json;
 using authtest::kPassword;
+using authtest::now_ms;
 using authtest::q;
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 json grant(const std::string& uri, const std::string& action) { return {{"uri", uri}, {"action", action}}; }
 
@@ -36,7 +33,8 @@ std::string rid(const authtest::Res& r) { return r.header("X-Request-Id").value_
 
 // --- quotas
 
-TEST_CASE_TEMPLATE("quotas: admins set and clear limits - users read their own and their projects'", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("quotas: admins set and clear limits - users read their own and their projects'", B,
+                   NEUROD_DB_BACKENDS) {
   Env env(B::kDialect);
   auto& admin = env.admin();
   auto alice = env.user("alice");
@@ -51,13 +49,16 @@ TEST_CASE_TEMPLATE("quotas: admins set and clear limits - users read their own a
                                        {"period", "30d"}});
 
   auto set = admin.put("/api/v1/admin/quotas/users/alice", {{"max_running_jobs", 2},
-                                                             {"cpu_hours", 10.5},
-                                                             {"gpu_hours", nullptr},
-                                                             {"storage_bytes", "1GiB"},
-                                                             {"period", "7d"}});
+                                                            {"cpu_hours", 10.5},
+                                                            {"gpu_hours", nullptr},
+                                                            {"storage_bytes", "1GiB"},
+                                                            {"period", "7d"}});
   REQUIRE_STATUS(set, 200);
-  auto limits = json{{"max_running_jobs", 2}, {"cpu_hours", 10.5}, {"gpu_hours", nullptr},
-                     {"storage_bytes", 1073741824}, {"period", "7d"}};
+  auto limits = json{{"max_running_jobs", 2},
+                     {"cpu_hours", 10.5},
+                     {"gpu_hours", nullptr},
+                     {"storage_bytes", 1073741824},
+                     {"period", "7d"}};
   CHECK(set.json()["name"] == "alice");
   CHECK(set.json()["limits"] == limits);
   CHECK(set.json()["usage"]["running_jobs"] == 0);
@@ -126,7 +127,8 @@ TEST_CASE_TEMPLATE("quotas: admins set and clear limits - users read their own a
   EXPECT_STATUS(admin.del("/api/v1/admin/quotas/users/nobody"), 404);
 }
 
-TEST_CASE_TEMPLATE("Quotas: reserve is all-or-nothing, release stops at zero, hours windows start over", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("Quotas: reserve is all-or-nothing, release stops at zero, hours windows start over", B,
+                   NEUROD_DB_BACKENDS) {
   Env env(B::kDialect);
   auto alice = env.user("alice");
   REQUIRE_STATUS(alice.post("/api/v1/projects", {{"name", "ml"}}), 201);
@@ -190,7 +192,8 @@ TEST_CASE_TEMPLATE("Quotas: reserve is all-or-nothing, release stops at zero, ho
 
   // Once the window (period: 1h) is over, the count starts from zero.
   env.server().app().db().write([](soci::session& s) {
-    s << "UPDATE auth_usage SET window_start = window_start - 7200000 WHERE subject_kind = 'user' AND subject = 'alice' "
+    s << "UPDATE auth_usage SET window_start = window_start - 7200000 WHERE subject_kind = 'user' AND subject = "
+         "'alice' "
          "AND resource = 'cpu_hours'";
   });
   CHECK(quotas.usage(user).cpu_hours == 0);
@@ -368,7 +371,9 @@ TEST_CASE_TEMPLATE("audit: filters by time, resource and user - pages with limit
 
   // Nonsense in the query is a 400 that says which parameter.
   for (const auto* bad : {"since=yesterday", "until=2026-13-01", "since=2026-01-01T25:00:00Z", "limit=0", "limit=1001",
-                          "limit=ten", "before=abc", "before=0", "resource=" "nope%3A%2F%2Fx"}) {
+                          "limit=ten", "before=abc", "before=0",
+                          "resource="
+                          "nope%3A%2F%2Fx"}) {
     CAPTURE(bad);
     auto r = alice.get(std::string("/api/v1/audit?") + bad);
     EXPECT_STATUS(r, 400);
@@ -395,8 +400,8 @@ TEST_CASE_TEMPLATE("malformed requests get clear 4xx answers and change nothing"
   EXPECT_STATUS(alice.request("POST", "/api/v1/projects", ""), 400);
 
   const std::string grants = "/api/v1/users/bob/permissions";
-  for (const auto* uri : {"storage://test/alice/../bob", "nope://x", "", "storage://test/alice/a\x01", "storage://test//x",
-                          "://x", "storage://test/alice/a?b"}) {
+  for (const auto* uri : {"storage://test/alice/../bob", "nope://x", "", "storage://test/alice/a\x01",
+                          "storage://test//x", "://x", "storage://test/alice/a?b"}) {
     CAPTURE(uri);
     auto r = alice.post(grants, grant(uri, "read"));
     EXPECT_STATUS(r, 400);
@@ -479,7 +484,9 @@ TEST_CASE_TEMPLATE("a revocation through one server reaches another on the same 
   Api later_on_b(b, later.json()["token"].get<std::string>());
   CHECK(authtest::eventually([&] { return later_on_b.get("/api/v1/auth/whoami").status == 200; }));
   REQUIRE_STATUS(a.admin().post("/api/v1/users", {{"name", "bob"}, {"password", kPassword}}), 201);
-  CHECK(authtest::eventually([&] { return b.client().post_json("/api/v1/auth/login", {{"user", "bob"}, {"password", kPassword}}).status == 200; }));
+  CHECK(authtest::eventually([&] {
+    return b.client().post_json("/api/v1/auth/login", {{"user", "bob"}, {"password", kPassword}}).status == 200;
+  }));
   REQUIRE_STATUS(alice.post("/api/v1/users/bob/permissions", grant("storage:data", "read")), 201);
   Api admin_on_b(b, a.server().admin_token());
   CHECK(authtest::eventually([&] { return admin_on_b.allowed("bob", "storage://test/alice/data", "read"); }));

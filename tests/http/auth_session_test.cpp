@@ -13,12 +13,9 @@ using authtest::code;
 using authtest::Env;
 using authtest::json;
 using authtest::kPassword;
+using authtest::now_ms;
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // The value of the neurod_session cookie in a Set-Cookie header ("" when cleared).
 std::string cookie_value(const std::string& set_cookie) {
@@ -30,7 +27,8 @@ std::string cookie_value(const std::string& set_cookie) {
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("bootstrap: the first admin's token is in a 0600 file, works, and is never logged", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("bootstrap: the first admin's token is in a 0600 file, works, and is never logged", B,
+                   NEUROD_DB_BACKENDS) {
   std::string log;
   std::vector<std::string> secrets{kPassword};
   {
@@ -69,11 +67,12 @@ TEST_CASE_TEMPLATE("bootstrap: the first admin's token is in a 0600 file, works,
     auto basic = env.anonymous().request("GET", "/api/v1/auth/whoami", "",
                                          {{"Authorization", "Basic " + authtest::base64("x:" + secrets.back())}});
     CHECK(basic.status == 200);
-    CHECK(env.anonymous().request("GET", "/api/v1/auth/whoami", "", {{"Authorization", "Bearer nd_wrong"}}).status == 401);
+    CHECK(env.anonymous().request("GET", "/api/v1/auth/whoami", "", {{"Authorization", "Bearer nd_wrong"}}).status ==
+          401);
     CHECK(env.login("alice", "not the password").status == 401);
     log = capture.text();
   }
-  CHECK(log.find("admin.token") != std::string::npos);  // the file's path is logged…
+  CHECK(log.find("admin.token") != std::string::npos);          // the file's path is logged…
   CHECK(log.find("/api/v1/auth/whoami") != std::string::npos);  // …and so are the requests (the log was on)
   for (const auto& s : secrets) {
     CAPTURE(s);
@@ -82,7 +81,8 @@ TEST_CASE_TEMPLATE("bootstrap: the first admin's token is in a 0600 file, works,
   CHECK(log.find("not the password") == std::string::npos);
 }
 
-TEST_CASE_TEMPLATE("bootstrap happens once: a restart on the same database writes no new token", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("bootstrap happens once: a restart on the same database writes no new token", B,
+                   NEUROD_DB_BACKENDS) {
   Env env(B::kDialect);
   test::ServerSpec again;
   again.database_url = env.server().database_url();
@@ -147,7 +147,8 @@ TEST_CASE_TEMPLATE("login returns a session token - a wrong password and an unkn
   CHECK(code(anon.post("/api/v1/auth/login", {{"password", kPassword}})) == "missing_field");
   CHECK(anon.post("/api/v1/auth/login", {{"user", "alice"}, {"password", 12}}).status == 400);
   CHECK(anon.post("/api/v1/auth/login", {{"user", "alice"}, {"password", kPassword}, {"cookie", "yes"}}).status == 400);
-  CHECK(anon.post("/api/v1/auth/login", {{"user", "alice"}, {"password", kPassword}, {"expires_in", "soon"}}).status == 422);
+  CHECK(anon.post("/api/v1/auth/login", {{"user", "alice"}, {"password", kPassword}, {"expires_in", "soon"}}).status ==
+        422);
   CHECK(anon.request("POST", "/api/v1/auth/login", "user=alice").status == 400);
 }
 
@@ -269,9 +270,10 @@ TEST_CASE_TEMPLATE("a token authenticates as Bearer, as a Basic password and as 
   CHECK(whoami({{"Sec-WebSocket-Protocol", "neurod.v1, bearer.neurod-" + token}}).json()["name"] == "alice");
 
   // Malformed or wrong credentials: 401 with WWW-Authenticate, never anonymous access.
-  for (const auto& h : std::vector<std::string>{"Token " + token, "Basic !!!notbase64!!!", "Basic " + authtest::base64(token),
-                                                "Bearer nd_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "Bearer ",
-                                                "Basic " + authtest::base64("alice:wrong"), "Bearer " + token + "x"}) {
+  for (const auto& h :
+       std::vector<std::string>{"Token " + token, "Basic !!!notbase64!!!", "Basic " + authtest::base64(token),
+                                "Bearer nd_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "Bearer ",
+                                "Basic " + authtest::base64("alice:wrong"), "Bearer " + token + "x"}) {
     CAPTURE(h);
     auto r = whoami({{"Authorization", h}});
     EXPECT_STATUS(r, 401);

@@ -37,7 +37,7 @@ TEST_CASE_TEMPLATE("sharing: alice grants bob read on a relative URI - checks, t
   CHECK(bob.allowed("bob", x + "/deeper/file.bin", "read"));
   CHECK_FALSE(bob.allowed("bob", x, "write"));
   CHECK_FALSE(bob.allowed("bob", "storage://test/alice/data/y", "read"));
-  CHECK(bob.allowed("bob", "storage://test/alice/data", "list"));  // ancestors are listable…
+  CHECK(bob.allowed("bob", "storage://test/alice/data", "list"));        // ancestors are listable…
   CHECK_FALSE(bob.allowed("bob", "storage://test/alice/data", "read"));  // …not readable
 
   // A 403 from check names what is missing; an any-of list passes when one alternative does.
@@ -174,7 +174,8 @@ TEST_CASE_TEMPLATE("roles: a user's own roles carry grants to their holders - de
   EXPECT_STATUS(alice.del("/api/v1/roles/alice:roles:team"), 404);
 }
 
-TEST_CASE_TEMPLATE("projects: the creator is admin - members get their role's access - who may add whom", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("projects: the creator is admin - members get their role's access - who may add whom", B,
+                   NEUROD_DB_BACKENDS) {
   Env env(B::kDialect);
   auto& admin = env.admin();
   auto alice = env.user("alice");

@@ -10,12 +10,9 @@ using authtest::code;
 using authtest::Env;
 using authtest::json;
 using authtest::kPassword;
+using authtest::now_ms;
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 bool has_name(const json& list, const std::string& name, const char* key = "name") {
   return std::any_of(list.begin(), list.end(), [&](const json& e) { return e.value(key, "") == name; });
@@ -203,7 +200,8 @@ TEST_CASE_TEMPLATE("passwords: self needs the current one, admins do not - other
   EXPECT_STATUS(admin.put("/api/v1/users/nobody/password", {{"password", "set by the admin"}}), 404);
 }
 
-TEST_CASE_TEMPLATE("tokens: created once, listed without values, revoked on the very next request", B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE("tokens: created once, listed without values, revoked on the very next request", B,
+                   NEUROD_DB_BACKENDS) {
   Env env(B::kDialect);
   auto& admin = env.admin();
   auto alice = env.user("alice");
