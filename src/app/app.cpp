@@ -66,6 +66,10 @@ std::vector<const ModuleInfo*> plan_modules(const config::LoadedConfig& cfg, con
                                  "', which is disabled or does not run in this node's roles; enable it or disable '" + m.name + "'");
       visit(*it->second);
     }
+    for (const auto& dep : m.after) {
+      auto it = by_name.find(dep);
+      if (it != by_name.end() && runs(*it->second)) visit(*it->second);
+    }
     chain.pop_back();
     state[m.name] = 2;
     order.push_back(&m);
@@ -133,6 +137,7 @@ struct App::Impl : ModuleContext {
   config::LoadedConfig cfg;
   std::vector<ModuleInfo> infos;
   metrics::Registry registry;
+  events::Bus bus;
   http::Router router_;
   std::unique_ptr<db::Database> database;
   std::unique_ptr<http::Server> server;
@@ -151,6 +156,7 @@ struct App::Impl : ModuleContext {
   http::Router& router() override { return router_; }
   db::Database& db() override { return *database; }
   metrics::Registry& metrics() override { return registry; }
+  events::Bus& events() override { return bus; }
   const std::vector<std::string>& enabled_modules() const override { return names; }
   std::filesystem::path module_dir(std::string_view name) override {
     auto dir = std::filesystem::path(cfg.global.data_dir) / std::string(name);

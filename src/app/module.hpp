@@ -3,6 +3,7 @@
 //   static constexpr std::string_view kName = "jobs";          // also its YAML section
 //   static constexpr app::Roles kRoles = app::kControlPlane;   // where it runs
 //   static constexpr std::array<std::string_view, N> kDepends{"auth"};  // constructed first
+//   static constexpr std::array<std::string_view, N> kAfter{"executor"};  // optional: first when it runs
 //   struct Config { ...; static void describe(config::Schema<Config>&); };
 //   Module(const Config&, app::ModuleContext&);  // leaves it ready: routes, tasks
 //   optional overrides of ModuleBase: on_all_loaded(), on_stopping(), health()
@@ -12,6 +13,7 @@
 
 #include "config/global.hpp"
 #include "config/schema.hpp"
+#include "core/events.hpp"
 #include "core/metrics.hpp"
 #include "http/router.hpp"
 
@@ -60,6 +62,8 @@ class ModuleContext {
   virtual http::Router& router() = 0;
   virtual db::Database& db() = 0;
   virtual metrics::Registry& metrics() = 0;
+  // The in-process event bus (core/events.hpp): job status changes and the like.
+  virtual events::Bus& events() = 0;
   // Names of the modules that run in this process, in construction order.
   virtual const std::vector<std::string>& enabled_modules() const = 0;
   // <data_dir>/<name>, created (mode 0700) on first call.
@@ -105,6 +109,7 @@ struct ModuleInfo {
   std::string name;
   Roles roles = kBothRoles;
   std::vector<std::string> depends;
+  std::vector<std::string> after;  // optional dependencies: constructed first when they run
   // Parses the module's YAML section (may be a null node) into its Config, reporting errors.
   std::function<std::shared_ptr<void>(const YAML::Node&, const std::string& key_prefix, config::Errors&)> parse_config;
   // The commented YAML of the module's keys with their defaults, indented by `indent` spaces.
@@ -120,6 +125,8 @@ ModuleInfo describe_module() {
   info.name = std::string(M::kName);
   info.roles = M::kRoles;
   for (auto d : M::kDepends) info.depends.emplace_back(d);
+  if constexpr (requires { M::kAfter; })
+    for (auto d : M::kAfter) info.after.emplace_back(d);
   info.parse_config = [](const YAML::Node& node, const std::string& prefix, config::Errors& errors) {
     return std::static_pointer_cast<void>(std::make_shared<Config>(config::parse<Config>(node, prefix, errors)));
   };

@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <atomic>
 #include <limits>
 #include <optional>
 
@@ -17,6 +18,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using local_stream = beast::basic_stream<asio::local::stream_protocol>;
 
 Url Url::parse(std::string_view text) {
   auto bad = [&](const std::string& why) {
@@ -26,8 +28,15 @@ Url Url::parse(std::string_view text) {
   auto sep = text.find("://");
   if (sep == std::string_view::npos) throw bad("expected http://HOST:PORT or https://HOST:PORT");
   u.scheme = std::string(text.substr(0, sep));
-  if (u.scheme != "http" && u.scheme != "https") throw bad("the scheme must be http or https");
   auto rest = text.substr(sep + 3);
+  if (u.scheme == "unix") {
+    // unix:///run/podman/podman.sock: the whole path is the socket's; requests go to "/…".
+    if (rest.empty() || rest.front() != '/') throw bad("expected unix:///absolute/path/to.sock");
+    u.socket = std::string(rest);
+    u.host = "localhost";
+    return u;
+  }
+  if (u.scheme != "http" && u.scheme != "https") throw bad("the scheme must be http, https or unix");
   auto slash = rest.find('/');
   auto authority = rest.substr(0, slash);
   if (slash != std::string_view::npos) u.base_path = std::string(rest.substr(slash));
@@ -60,6 +69,7 @@ Url Url::parse(std::string_view text) {
 }
 
 std::string Url::str() const {
+  if (scheme == "unix") return "unix://" + socket;
   auto h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return scheme + "://" + h + ":" + port + base_path;
 }
@@ -88,16 +98,23 @@ struct Client::Impl {
   std::optional<asio::ssl::context> ssl;
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::unique_ptr<local_stream> local;
   beast::flat_buffer buffer;
+  std::atomic<bool> cancelled{false};
 
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-  bool connected() const { return plain || tls; }
+  bool connected() const { return plain || tls || local; }
 
   // Runs one asynchronous operation to completion with the configured timeout.
   template <class Start>
   boost::system::error_code run(Start&& start) {
+    if (cancelled) return asio::error::operation_aborted;
     boost::system::error_code result = asio::error::would_block;
-    lowest().expires_after(options.timeout);
+    with_lowest([&](auto& s) {
+      if (options.timeout.count() > 0)
+        s.expires_after(options.timeout);
+      else
+        s.expires_never();
+    });
     start([&](boost::system::error_code ec, auto&&...) { result = ec; });
     ioc.restart();
     ioc.run();
@@ -107,14 +124,34 @@ struct Client::Impl {
   template <class F>
   auto with_stream(F&& f) {
     if (tls) return f(*tls);
+    if (local) return f(*local);
     return f(*plain);
   }
 
+  template <class F>
+  void with_lowest(F&& f) {
+    if (tls)
+      f(beast::get_lowest_layer(*tls));
+    else if (local)
+      f(*local);
+    else if (plain)
+      f(*plain);
+  }
+
+  // Only closes the descriptor (pending operations complete with operation_aborted); the
+  // stream objects stay, so it is safe from a handler running inside run().
+  void close_socket() {
+    with_lowest([](auto& s) {
+      boost::system::error_code ec;
+      s.socket().close(ec);
+    });
+  }
+
   void close() {
-    boost::system::error_code ec;
-    if (connected()) lowest().socket().close(ec);
+    close_socket();
     plain.reset();
     tls.reset();
+    local.reset();
     buffer.clear();
   }
 
@@ -125,6 +162,15 @@ struct Client::Impl {
 
   void connect() {
     close();
+    if (cancelled) unreachable("the request was cancelled");
+    if (url.scheme == "unix") {
+      local = std::make_unique<local_stream>(ioc);
+      auto ec =
+          run([&](auto handler) { local->async_connect(asio::local::stream_protocol::endpoint(url.socket), handler); });
+      if (ec == beast::error::timeout) unreachable("timed out");
+      if (ec) unreachable(ec.message());
+      return;
+    }
     tcp::resolver resolver(ioc);
     boost::system::error_code ec;
     auto endpoints = resolver.resolve(url.host, url.port, ec);
@@ -148,7 +194,12 @@ struct Client::Impl {
     } else {
       plain = std::make_unique<beast::tcp_stream>(ioc);
     }
-    ec = run([&](auto handler) { lowest().async_connect(endpoints, [handler](auto e, auto&&) mutable { handler(e); }); });
+    ec = run([&](auto handler) {
+      with_lowest([&](auto& s) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(s)>, beast::tcp_stream>)
+          s.async_connect(endpoints, [handler](auto e, auto&&) mutable { handler(e); });
+      });
+    });
     if (ec == beast::error::timeout) unreachable("timed out");
     if (ec) unreachable(ec.message());
     if (tls) {
@@ -163,7 +214,7 @@ struct Client::Impl {
     req.method_string(method);
     req.target(url.base_path + std::string(target));
     req.version(11);
-    req.set(bhttp::field::host, url.host + ":" + url.port);
+    req.set(bhttp::field::host, url.port.empty() ? url.host : url.host + ":" + url.port);
     req.set(bhttp::field::user_agent, "neuro/" NEUROD_CLIENT_VERSION);
     if (!options.token.empty()) req.set(bhttp::field::authorization, "Bearer " + options.token);
     for (const auto& [k, v] : headers) req.set(k, v);
@@ -190,6 +241,7 @@ struct Client::Impl {
 
   void fail_read(boost::system::error_code ec) {
     close();
+    if (cancelled) throw Error(errc::unavailable, "the request to " + url.str() + " was cancelled");
     if (ec == beast::error::timeout) throw Error(errc::gateway_timeout, "the server at " + url.str() + " did not answer in time");
     throw Error(errc::unavailable, "the connection to " + url.str() + " failed: " + ec.message());
   }
@@ -205,6 +257,18 @@ Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
 const Url& Client::url() const { return impl_->url; }
+
+void Client::set_timeout(Duration timeout) { impl_->options.timeout = timeout; }
+Duration Client::timeout() const { return impl_->options.timeout; }
+
+void Client::cancel() {
+  auto* d = impl_.get();
+  d->cancelled = true;
+  // The socket belongs to the thread inside run(): close it from there.
+  asio::post(d->ioc, [d] { d->close_socket(); });
+}
+
+bool Client::cancelled() const { return impl_->cancelled; }
 
 ClientResponse Client::request(std::string_view method, std::string_view target, std::string body,
                                std::vector<std::pair<std::string, std::string>> headers) {
@@ -223,7 +287,8 @@ ClientResponse Client::post_json(std::string_view target, const nlohmann::json& 
 
 ClientResponse Client::stream(std::string_view method, std::string_view target,
                               const std::function<bool(std::string_view)>& on_chunk, std::string body,
-                              std::vector<std::pair<std::string, std::string>> headers) {
+                              std::vector<std::pair<std::string, std::string>> headers,
+                              const std::function<bool(const ClientResponse&)>& on_head) {
   auto& d = *impl_;
   auto req = d.make_request(method, target, std::move(body), headers);
   bool is_head = method == "HEAD";
@@ -247,6 +312,7 @@ ClientResponse Client::stream(std::string_view method, std::string_view target,
     out.status = static_cast<int>(parser.get().result_int());
     for (const auto& f : parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     bool keep = parser.get().keep_alive();
+    bool to_chunks = !on_head || on_head(out);
     bool stopped = false;
     char buf[16 * 1024];
     while (!parser.is_done()) {
@@ -256,7 +322,9 @@ ClientResponse Client::stream(std::string_view method, std::string_view target,
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) d.fail_read(ec);
       auto n = sizeof buf - parser.get().body().size;
-      if (n && !on_chunk(std::string_view(buf, n))) {
+      if (n && !to_chunks) {
+        out.body.append(buf, n);
+      } else if (n && !on_chunk(std::string_view(buf, n))) {
         stopped = true;
         break;
       }

@@ -1,5 +1,6 @@
-// A small blocking HTTP/1.1 client shared by the CLI and the tests. Keeps one
-// connection alive across requests; http:// and https://. No Beast in this header.
+// A small blocking HTTP/1.1 client shared by the CLI, the tests and the docker executor.
+// Keeps one connection alive across requests; http://, https:// and unix:///path/to.sock
+// (a local socket, e.g. the Docker Engine API). No Beast in this header.
 #pragma once
 
 #include "core/units.hpp"
@@ -16,20 +17,23 @@
 namespace neurod::http {
 
 struct Url {
-  std::string scheme = "http";  // http | https
-  std::string host;
-  std::string port;  // always set ("80"/"443" by default)
-  std::string base_path;  // without trailing slash, may be empty
+  std::string scheme = "http";  // http | https | unix
+  std::string host;             // unix: "localhost" (sent as the Host header)
+  std::string port;             // always set ("80"/"443" by default); unix: empty
+  std::string base_path;        // without trailing slash, may be empty; unix: always empty
+  std::string socket;           // unix: the socket's path
   // Throws Error(invalid_argument) with a clear message for a malformed URL.
   static Url parse(std::string_view text);
   std::string str() const;
 };
 
 struct ClientOptions {
+  // The longest wait for each step (connect, send, each read); zero or less: no limit
+  // (long polls, followed streams).
   Duration timeout{30000};
-  std::string token;          // sent as "Authorization: Bearer …" when not empty
-  std::string ca_file;        // https: trust this CA (PEM) instead of the system store
-  bool insecure = false;      // https: skip verification (tests only)
+  std::string token;      // sent as "Authorization: Bearer …" when not empty
+  std::string ca_file;    // https: trust this CA (PEM) instead of the system store
+  bool insecure = false;  // https: skip verification (tests only)
 };
 
 struct ClientResponse {
@@ -56,12 +60,25 @@ class Client {
   ClientResponse post_json(std::string_view target, const nlohmann::json& body);
 
   // Streams the response body to on_chunk as it arrives (chunked or not); stop by
-  // returning false. Returns the status and headers; body stays empty.
+  // returning false. Returns the status and headers; body stays empty. on_head, when
+  // given, sees the status and headers first; when it returns false the body is collected
+  // into the returned response instead of going to on_chunk (e.g. an error's JSON).
   ClientResponse stream(std::string_view method, std::string_view target,
                         const std::function<bool(std::string_view)>& on_chunk, std::string body = {},
-                        std::vector<std::pair<std::string, std::string>> headers = {});
+                        std::vector<std::pair<std::string, std::string>> headers = {},
+                        const std::function<bool(const ClientResponse&)>& on_head = {});
 
   const Url& url() const;
+
+  // Changes the per-step timeout for later requests (see ClientOptions::timeout).
+  void set_timeout(Duration timeout);
+  Duration timeout() const;
+
+  // Thread-safe: makes the request in progress on another thread, and every later one,
+  // fail at once with Error(unavailable) and closes the connection. For ending a long
+  // stream or wait from outside.
+  void cancel();
+  bool cancelled() const;
 
  private:
   struct Impl;
