@@ -15,6 +15,7 @@ using RegisterCommands = void (*)(CLI::App& app, Context& ctx);
 void register_system_commands(CLI::App& app, Context& ctx);
 void register_config_commands(CLI::App& app, Context& ctx);
 void register_auth_commands(CLI::App& app, Context& ctx);
+void register_job_commands(CLI::App& app, Context& ctx);
 void register_acl_commands(CLI::App& app, Context& ctx);
 void register_admin_commands(CLI::App& app, Context& ctx);
 
@@ -23,6 +24,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_system_commands,  // version, health
     register_config_commands,  // config show|set-url
     register_auth_commands,    // login, logout, whoami, token, service-account, quota
+    register_job_commands,     // run, ps, status, logs, kill, bump-life-span, job …
     register_acl_commands,     // acl, role, project
     register_admin_commands,   // admin user|quota|audit
 };

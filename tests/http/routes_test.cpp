@@ -80,7 +80,7 @@ const std::set<std::string> kSelfService = {
     "GET /api/v1/auth/whoami",      "POST /api/v1/auth/logout",        "GET /api/v1/roles",
     "GET /api/v1/projects",         "POST /api/v1/projects",           "GET /api/v1/tokens",
     "POST /api/v1/tokens",          "GET /api/v1/service-accounts",    "POST /api/v1/service-accounts",
-    "GET /api/v1/quota",            "GET /api/v1/audit",
+    "GET /api/v1/quota",            "GET /api/v1/audit",               "GET /api/v1/jobs",
 };
 
 struct Probe {
@@ -99,6 +99,13 @@ std::map<std::string, Probe> probes(const Fixture& f) {
                                        {{"uri", "cluster://test"}, {"action", "manage"}}});
   return {
       {"GET /api/v1/auth/whoami", {"/api/v1/auth/whoami", nullptr}},
+      // A well-formed job in somebody else's project.
+      {"POST /api/v1/jobs", {"/api/v1/jobs", {{"image", "busybox:1"}, {"project_name", "admin"}}}},
+      {"GET /api/v1/jobs", {"/api/v1/jobs", nullptr}},
+      {"GET /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
+      {"GET /api/v1/jobs/{job}/statuses", {"/api/v1/jobs/admin/statuses", nullptr}},
+      {"GET /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
+      {"DELETE /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
       {"POST /api/v1/users",

@@ -86,7 +86,7 @@ TEST_CASE("stop runs on_stopping and destruction in reverse order") {
   spec.extra_modules.push_back(app::describe_module<testing::Module>());
   {
     test::TestServer server(spec);
-    CHECK(server.app().running_modules() == std::vector<std::string>{"system", "auth", "testing"});
+    CHECK(server.app().running_modules() == std::vector<std::string>{"system", "auth", "executor", "jobs", "testing"});
   }
   CHECK(testing::lifecycle_log() == std::vector<std::string>{"construct testing", "stopping testing", "destroy testing"});
 }

@@ -1,0 +1,401 @@
+#include "modules/executor/docker_api.hpp"
+
+#include "core/errors.hpp"
+#include "modules/executor/log_store.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+namespace neurod::executor {
+
+using nlohmann::json;
+
+// --- image references ---
+
+std::string DockerImageRef::repository() const { return domain.empty() ? path : domain + "/" + path; }
+
+std::string DockerImageRef::pull_tag() const {
+  // An empty tag would make Docker pull every tag of the repository.
+  if (!digest.empty()) return digest;
+  return tag.empty() ? "latest" : tag;
+}
+
+std::string DockerImageRef::registry() const { return domain.empty() ? "docker.io" : domain; }
+
+std::optional<DockerImageRef> parse_docker_image_ref(std::string_view text) {
+  // The grammar of github.com/distribution/reference, without IPv6 domains.
+  static const std::regex path_component("[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*");
+  static const std::regex domain_re(
+      "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+      "(?::[0-9]+)?");
+  static const std::regex tag_re("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+  static const std::regex digest_re("[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}");
+
+  if (text.empty() || text.size() > 512) return std::nullopt;
+  DockerImageRef ref;
+  std::string rest(text);
+  if (auto at = rest.find('@'); at != std::string::npos) {
+    ref.digest = rest.substr(at + 1);
+    rest.resize(at);
+    if (!std::regex_match(ref.digest, digest_re)) return std::nullopt;
+  }
+  // A tag is after the last ':' that follows the last '/' (a ':' before it is a port).
+  auto slash = rest.rfind('/');
+  auto colon = rest.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    ref.tag = rest.substr(colon + 1);
+    rest.resize(colon);
+    if (!std::regex_match(ref.tag, tag_re)) return std::nullopt;
+  }
+  if (rest.empty()) return std::nullopt;
+  auto first_slash = rest.find('/');
+  if (first_slash != std::string::npos) {
+    auto first = rest.substr(0, first_slash);
+    if (first.find_first_of(".:") != std::string::npos || first == "localhost" ||
+        std::any_of(first.begin(), first.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+      if (!std::regex_match(first, domain_re)) return std::nullopt;
+      ref.domain = first;
+      rest.erase(0, first_slash + 1);
+    }
+  }
+  if (rest.empty() || rest.size() > 255) return std::nullopt;
+  for (std::size_t start = 0;;) {
+    auto end = rest.find('/', start);
+    auto comp = rest.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!std::regex_match(comp, path_component)) return std::nullopt;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  ref.path = rest;
+  return ref;
+}
+
+// --- registry auth ---
+
+namespace {
+
+std::string base64url(std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    auto n = (std::uint32_t(std::uint8_t(in[i])) << 16) | (std::uint32_t(std::uint8_t(in[i + 1])) << 8) |
+             std::uint8_t(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < in.size()) {
+    std::uint32_t n = std::uint32_t(std::uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) n |= std::uint32_t(std::uint8_t(in[i + 1])) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// "https://index.docker.io/v1/" → "index.docker.io".
+std::string_view bare_server(std::string_view s) {
+  if (auto p = s.find("://"); p != std::string_view::npos) s.remove_prefix(p + 3);
+  if (auto p = s.find('/'); p != std::string_view::npos) s = s.substr(0, p);
+  return s;
+}
+
+bool is_docker_hub(std::string_view s) {
+  return s == "docker.io" || s == "index.docker.io" || s == "registry-1.docker.io";
+}
+
+}  // namespace
+
+std::string docker_registry_auth_header(const RegistryAuth& auth) {
+  json j = {{"username", auth.username}, {"password", auth.password}, {"serveraddress", auth.server}};
+  return base64url(j.dump());
+}
+
+bool docker_registry_matches(std::string_view server, std::string_view registry) {
+  auto s = bare_server(server);
+  if (s == registry) return true;
+  return is_docker_hub(s) && is_docker_hub(registry);
+}
+
+// --- logs ---
+
+namespace {
+
+// "2026-11-23T15:04:05.123456789Z text" → the time and the text; nullopt without a prefix.
+std::optional<std::pair<TimePoint, std::string_view>> split_timestamp(std::string_view line) {
+  auto space = line.find(' ');
+  if (space == std::string_view::npos || space < 20 || space > 40) return std::nullopt;
+  auto t = parse_log_time(line.substr(0, space));
+  if (!t) return std::nullopt;
+  return std::make_pair(*t, line.substr(space + 1));
+}
+
+// A job that prints without newlines must not grow a partial line without bound.
+constexpr std::size_t kMaxLine = 256 * 1024;
+
+}  // namespace
+
+void DockerLogDecoder::emit(Partial& p, TimePoint time) {
+  if (p.open) on_line_(DockerLogLine{time, p.start, p.text});
+  p.text.clear();
+  p.open = false;
+}
+
+void DockerLogDecoder::payload(int stream, std::string_view data) {
+  auto& p = partial_[stream];
+  // Every frame is one record with its own timestamp.
+  TimePoint time = Clock::now();
+  if (auto ts = split_timestamp(data)) {
+    time = ts->first;
+    data = ts->second;
+  }
+  while (!data.empty()) {
+    if (!p.open) {
+      p.open = true;
+      p.start = time;
+    }
+    p.last = time;
+    auto nl = data.find('\n');
+    p.text.append(data.substr(0, nl));
+    if (nl == std::string_view::npos) {
+      if (p.text.size() >= kMaxLine) emit(p, time);
+      break;
+    }
+    emit(p, time);
+    data.remove_prefix(nl + 1);
+  }
+}
+
+void DockerLogDecoder::raw_line(std::string_view line) {
+  if (auto ts = split_timestamp(line)) {
+    on_line_(DockerLogLine{ts->first, ts->first, ts->second});
+  } else {
+    auto now = Clock::now();
+    on_line_(DockerLogLine{now, now, line});
+  }
+}
+
+void DockerLogDecoder::feed(std::string_view bytes) {
+  pending_.append(bytes);
+  std::size_t pos = 0;
+  if (tty_) {
+    for (;;) {
+      auto nl = pending_.find('\n', pos);
+      if (nl == std::string::npos) break;
+      raw_line(std::string_view(pending_).substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    if (pending_.size() - pos >= kMaxLine) {
+      raw_line(std::string_view(pending_).substr(pos));
+      pos = pending_.size();
+    }
+  } else {
+    while (pending_.size() - pos >= 8) {
+      auto h = reinterpret_cast<const unsigned char*>(pending_.data() + pos);
+      std::size_t size = (std::size_t(h[4]) << 24) | (std::size_t(h[5]) << 16) | (std::size_t(h[6]) << 8) | h[7];
+      if (pending_.size() - pos - 8 < size) break;
+      int stream = h[0] <= 2 ? h[0] : 1;
+      payload(stream, std::string_view(pending_).substr(pos + 8, size));
+      pos += 8 + size;
+    }
+  }
+  pending_.erase(0, pos);
+}
+
+void DockerLogDecoder::finish() {
+  if (tty_ && !pending_.empty()) raw_line(pending_);
+  pending_.clear();
+  for (auto& p : partial_) emit(p, p.last);
+}
+
+std::optional<TimePoint> DockerLogDecoder::pending_start() const {
+  std::optional<TimePoint> oldest;
+  auto consider = [&](TimePoint t) {
+    if (!oldest || t < *oldest) oldest = t;
+  };
+  for (const auto& p : partial_)
+    if (p.open) consider(p.start);
+  if (tty_ && !pending_.empty())
+    if (auto ts = split_timestamp(pending_)) consider(ts->first);
+  return oldest;
+}
+
+// --- the API ---
+
+std::string docker_error_message(const http::ClientResponse& r) {
+  try {
+    auto j = json::parse(r.body);
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
+  } catch (const std::exception&) {
+  }
+  auto body = r.body;
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+  return body.empty() ? fmt::format("HTTP status {}", r.status) : body;
+}
+
+namespace {
+
+[[noreturn]] void fail(const http::ClientResponse& r) { throw DockerEngineError(r.status, docker_error_message(r)); }
+
+// 404, or Podman's 500 for a container removed while it was being looked up.
+bool no_such_container(const http::ClientResponse& r) {
+  if (r.status == 404) return true;
+  if (r.status != 500) return false;
+  auto msg = docker_error_message(r);
+  return msg.find("no such container") != std::string::npos;
+}
+
+// For query values. Engine object ids and names, and image references, go into paths as
+// they are: they only hold [A-Za-z0-9_.:/@-], which the engines route as such.
+std::string query_escape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
+}  // namespace
+
+DockerApi::DockerApi(const std::string& socket, std::string version, Duration timeout)
+    : client_("unix://" + socket, http::ClientOptions{.timeout = timeout}),
+      prefix_(version.empty() ? "" : "/v" + version) {}
+
+std::string DockerApi::path(std::string_view p) const { return prefix_ + std::string(p); }
+
+http::ClientResponse DockerApi::call(std::string_view method, const std::string& p, const json* body,
+                                     std::vector<std::pair<std::string, std::string>> headers) {
+  std::string payload;
+  if (body) {
+    payload = body->dump();
+    headers.emplace_back("Content-Type", "application/json");
+  }
+  return client_.request(method, path(p), std::move(payload), std::move(headers));
+}
+
+json DockerApi::version() {
+  auto r = client_.get("/version");
+  if (r.status != 200) fail(r);
+  return r.json();
+}
+
+bool DockerApi::image_exists(const std::string& ref) {
+  auto r = call("GET", "/images/" + ref + "/json");
+  if (r.status == 200) return true;
+  if (r.status == 404) return false;
+  fail(r);
+}
+
+void DockerApi::pull(const DockerImageRef& ref, const std::string& auth_header, Clock::time_point deadline) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!auth_header.empty()) headers.emplace_back("X-Registry-Auth", auth_header);
+  auto target =
+      path("/images/create?fromImage=" + query_escape(ref.repository()) + "&tag=" + query_escape(ref.pull_tag()));
+  std::string pending, error;
+  bool late = false;
+  auto r = client_.stream(
+      "POST", target,
+      [&](std::string_view chunk) {
+        pending.append(chunk);
+        // One JSON object per line: progress, or {"error", "errorDetail"} when it failed.
+        for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+          auto line = std::string_view(pending).substr(0, nl);
+          if (line.find("\"error") == std::string_view::npos) continue;
+          try {
+            auto j = json::parse(line);
+            if (j.contains("errorDetail") && j["errorDetail"].contains("message"))
+              error = j["errorDetail"]["message"].get<std::string>();
+            else if (j.contains("error") && j["error"].is_string())
+              error = j["error"].get<std::string>();
+          } catch (const std::exception&) {
+          }
+        }
+        if (Clock::now() > deadline) {
+          late = true;
+          return false;
+        }
+        return true;
+      },
+      {}, std::move(headers), [](const http::ClientResponse& head) { return head.status == 200; });
+  if (r.status != 200) fail(r);
+  if (!pending.empty() && error.empty() && pending.find("\"error") != std::string::npos) {
+    try {
+      auto j = json::parse(pending);
+      if (j.contains("error") && j["error"].is_string()) error = j["error"].get<std::string>();
+    } catch (const std::exception&) {
+    }
+  }
+  if (late) throw Error(errc::gateway_timeout, "the pull did not finish in time");
+  if (!error.empty()) throw DockerEngineError(0, error);
+}
+
+std::string DockerApi::create_container(const std::string& name, const json& body) {
+  auto r = call("POST", "/containers/create?name=" + query_escape(name), &body);
+  if (r.status != 201 && r.status != 200) fail(r);
+  return r.json().value("Id", std::string());
+}
+
+void DockerApi::start_container(const std::string& id) {
+  auto r = call("POST", "/containers/" + id + "/start");
+  if (r.status != 204 && r.status != 304 && r.status != 200) fail(r);
+}
+
+void DockerApi::stop_container(const std::string& id, int seconds) {
+  auto r = call("POST", "/containers/" + id + "/stop?t=" + std::to_string(seconds));
+  if (r.status != 204 && r.status != 304 && r.status != 200 && r.status != 404) fail(r);
+}
+
+bool DockerApi::remove_container(const std::string& id) {
+  auto r = call("DELETE", "/containers/" + id + "?force=1&v=1");
+  if (no_such_container(r)) return false;
+  // 409: a removal already in progress; the container goes away anyway.
+  if (r.status != 204 && r.status != 200 && r.status != 409) fail(r);
+  return true;
+}
+
+std::optional<json> DockerApi::inspect_container(const std::string& id) {
+  auto r = call("GET", "/containers/" + id + "/json");
+  if (no_such_container(r)) return std::nullopt;
+  if (r.status != 200) fail(r);
+  return r.json();
+}
+
+json DockerApi::list_containers(const std::string& label) {
+  json filters = {{"label", json::array({label})}};
+  auto r = call("GET", "/containers/json?all=1&filters=" + query_escape(filters.dump()));
+  if (r.status != 200) fail(r);
+  auto j = r.json();
+  if (!j.is_array()) throw DockerEngineError(r.status, "the container list is not a JSON array");
+  return j;
+}
+
+bool DockerApi::logs(const std::string& id, bool follow, std::optional<std::int64_t> since,
+                     const std::function<bool(std::string_view)>& on_chunk) {
+  auto target = "/containers/" + id + "/logs?stdout=1&stderr=1&timestamps=1";
+  if (follow) target += "&follow=1";
+  if (since) target += "&since=" + std::to_string(*since);
+  bool stopped = false;
+  auto r = client_.stream(
+      "GET", path(target),
+      [&](std::string_view chunk) {
+        if (on_chunk(chunk)) return true;
+        stopped = true;
+        return false;
+      },
+      {}, {}, [](const http::ClientResponse& head) { return head.status == 200; });
+  if (r.status != 200) fail(r);
+  return !stopped;
+}
+
+}  // namespace neurod::executor

@@ -1,0 +1,153 @@
+// The executor interface (DESIGN §8): what the `jobs` scheduler asks of a compute node,
+// and what a runtime (docker, process) implements. Plain C++: no Beast, no module context,
+// so runners are unit-tested by constructing them directly.
+//
+// The flow for one job attempt:
+//   jobs calls Runner::launch(spec) → the runner reports Event{pulling} (docker, only when
+//   it pulls), Event{running} once the process runs, and exactly one Event{exited} at the
+//   end, with the exit code and a reason. Every failure of the job itself (bad image,
+//   command not found, OOM, engine error) is an exited event, never an exception.
+//   Output lines go to the LogStore as they come.
+//   Runner::stop(job) asks it to end (SIGTERM, SIGKILL after the grace period); its exited
+//   event follows. Runner::remove(job) cleans up once jobs has recorded the outcome.
+//
+// Durability: a runner keeps what it needs to find a job again outside neurod's memory
+// (container labels; a run directory for the process runner). After a restart, jobs calls
+// Runner::adopt() with the attempts it believes launched; the runner re-attaches to those
+// still running (emitting running, then exited later), reports those that ended while
+// neurod was down (after catching their logs up), and reports exited/NotFound for those
+// that vanished. Jobs are never started twice by adopt().
+#pragma once
+
+#include "core/units.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace neurod::executor {
+
+class LogStore;
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+struct Mount {
+  std::string source;  // host path
+  std::string target;  // absolute path inside the job
+  bool read_only = true;
+};
+
+struct RegistryAuth {
+  std::string server;  // "host:port"
+  std::string username;
+  std::string password;
+};
+
+struct Ulimit {
+  std::string name;  // nofile, nproc, …
+  std::int64_t soft = 0;
+  std::int64_t hard = 0;
+};
+
+// One attempt of one job, fully resolved by the scheduler.
+struct LaunchSpec {
+  std::string job_id;    // "job-<uuid>"
+  int attempt = 0;       // 0 for the first run, +1 per restart
+  std::string job_name;  // may be empty
+  std::string owner;
+  std::string project;
+  std::string cluster;
+  std::string preset;  // may be empty
+
+  std::string image;  // an engine reference ("busybox:1", "host:5000/p/x@sha256:…"); process: unused
+  std::optional<RegistryAuth> registry_auth;
+  std::vector<std::string> entrypoint;  // argv; empty: the image's own
+  std::vector<std::string> command;     // argv; empty: the image's own
+  std::vector<std::pair<std::string, std::string>> env;  // includes the NEURO_JOB_* variables
+  std::string working_dir;                                // empty: the image's own (process: "/")
+  bool tty = false;
+
+  double cpu = 0;             // cores; 0: not limited
+  std::uint64_t memory = 0;   // bytes; 0: not limited
+  std::uint64_t shm = 0;      // /dev/shm size in bytes; 0: the runtime's default
+  std::vector<std::string> gpu_ids;  // whole devices assigned by the scheduler (nvidia indexes)
+  std::vector<Mount> mounts;
+};
+
+struct Event {
+  enum class Kind { pulling, running, exited };
+  std::string job_id;
+  int attempt = 0;
+  Kind kind = Kind::running;
+  TimePoint time = Clock::now();
+  // exited only:
+  int exit_code = 0;
+  // exited: "Completed" (exit 0), "Error" (non-zero exit), "OOMKilled", "ErrImagePull",
+  // "InvalidImageName", "ContainerCannotRun" (e.g. command not found), "NotFound" (vanished),
+  // "Killed" (stopped through stop()); pulling: "Pulling".
+  std::string reason;
+  std::string message;  // for people: "image busybox:9 not found", "exit code 3", …
+};
+using EventSink = std::function<void(const Event&)>;
+
+// What the engine knows about an attempt, for adopt().
+struct Known {
+  std::string job_id;
+  int attempt = 0;
+};
+
+class Runner {
+ public:
+  virtual ~Runner() = default;
+  virtual std::string_view kind() const = 0;  // "docker" | "process"
+  // One line for the log and /health: "podman 4.3.1 at /run/podman/podman.sock".
+  virtual std::string describe() const = 0;
+  // Starts the attempt asynchronously (returns at once); events follow on the sink.
+  virtual void launch(const LaunchSpec& spec) = 0;
+  // Asks the job to end: SIGTERM now, SIGKILL after grace. No-op for an unknown job.
+  virtual void stop(const std::string& job_id, Duration grace) = 0;
+  // Forgets the job and frees what it left (container, run dir, cgroup).
+  virtual void remove(const std::string& job_id) = 0;
+  // After a restart: see the file comment. Attempts the runner finds but that are not in
+  // `expected` (left over from jobs that finished) are stopped and removed.
+  virtual void adopt(const std::vector<Known>& expected) = 0;
+  // Stops watching (threads end); running jobs keep running.
+  virtual void shutdown() = 0;
+};
+
+struct DockerOptions {
+  std::string socket;                 // unix socket path of the Docker/Podman API
+  std::vector<Ulimit> ulimits;        // applied to every container
+  std::int64_t pids_limit = 4096;     // 0: not limited
+  Duration pull_timeout = std::chrono::minutes(10);
+  std::vector<RegistryAuth> registry_auths;  // used when the spec has none, by server
+  std::string node_id;                // label io.neurod.node: which neurod owns a container
+};
+
+struct ProcessOptions {
+  std::string bwrap = "bwrap";        // the bubblewrap binary
+  std::string run_dir;                // where each job's run directory lives (survives restarts)
+  std::string cgroup_parent = "neurod";  // cgroups are made under <mount>/<cgroup_parent>/<job>
+  std::int64_t pids_limit = 4096;
+  std::string node_id;
+};
+
+// Factories (docker_runner.cpp, process_runner.cpp). Throw Error(unavailable) with a
+// message that says what to do when the runtime cannot work here (no socket, no bwrap).
+std::unique_ptr<Runner> make_docker_runner(const DockerOptions& options, LogStore& logs, EventSink sink);
+std::unique_ptr<Runner> make_process_runner(const ProcessOptions& options, LogStore& logs, EventSink sink);
+
+// The first Docker/Podman API socket that answers /_ping among $DOCKER_HOST (unix://),
+// /run/podman/podman.sock, /var/run/docker.sock, $XDG_RUNTIME_DIR/podman/podman.sock;
+// nullopt when none does.
+std::optional<std::string> find_engine_socket();
+
+}  // namespace neurod::executor

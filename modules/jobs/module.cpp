@@ -1,0 +1,97 @@
+#include "modules/jobs/module.hpp"
+
+#include "db/database.hpp"
+#include "modules/auth/module.hpp"
+#include "modules/executor/module.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace neurod::jobs {
+
+void Config::describe(config::Schema<Config>& s) {
+  s.field("schedule_timeout", &Config::schedule_timeout,
+          "How long a job may wait for resources or quota before it fails (a job's own schedule_timeout wins).")
+      .min(1000);
+  s.field("default_life_span", &Config::default_life_span,
+          "Jobs submitted without a life span are cancelled (LifeSpanEnded) after running this long; 0: never.");
+  s.field("restart_backoff", &Config::restart_backoff,
+          "Wait before the first restart of a job with a restart policy; doubles on each restart.")
+      .min(1);
+  s.field("restart_backoff_max", &Config::restart_backoff_max, "The longest wait between restarts.").min(1);
+  s.field("metering_interval", &Config::metering_interval,
+          "How often running jobs' CPU/GPU-hours are charged to quotas (and exhausted quotas enforced).")
+      .min(1000);
+  s.field("image_registry", &Config::image_registry,
+          "Where image:NAME:TAG points (host:port, jobs then pull host:port/PROJECT/NAME:TAG). Empty: the\n"
+          "container engine's local images (NAME:TAG).");
+}
+
+Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) {
+  auto& authm = ctx.get<auth::Module>();
+  ExecutorView view;
+  if (auto* base = ctx.find(executor::Module::kName)) {
+    auto& ex = dynamic_cast<executor::Module&>(*base);
+    view.runner = &ex.runner();
+    view.logs = &ex.logs();
+    view.capacity = ex.capacity();
+    view.stop_grace = ex.stop_grace();
+    logs_ = view.logs;
+  }
+  SchedulerOptions so;
+  so.cluster = ctx.global().cluster_name;
+  so.image_registry = config.image_registry;
+  so.restart_backoff_min = config.restart_backoff;
+  so.restart_backoff_max = config.restart_backoff_max;
+  so.metering_interval = config.metering_interval;
+  scheduler_ = std::make_unique<Scheduler>(ctx.db(), &authm.quotas(), ctx.events(), view, so);
+
+  ServiceOptions opts;
+  opts.cluster = ctx.global().cluster_name;
+  opts.presets = ctx.global().presets;
+  opts.limits.default_schedule_timeout = config.schedule_timeout;
+  if (config.default_life_span.count() > 0)
+    opts.limits.default_max_run_time_minutes =
+        static_cast<int>(std::max<std::int64_t>(1, (config.default_life_span.count() + 59999) / 60000));
+  else
+    opts.limits.default_max_run_time_minutes.reset();
+  service_ = std::make_unique<Service>(ctx.db(), authm.authorizer(), &authm.quotas(), *scheduler_, ctx.events(), opts);
+
+  if (auto* base = ctx.find(executor::Module::kName))
+    dynamic_cast<executor::Module&>(*base).set_listener(
+        [this](const executor::Event& e) { scheduler_->on_executor_event(e); });
+
+  auto& m = ctx.metrics();
+  m.callback_gauge("neurod_jobs", "Jobs the scheduler tracks, by status.", [this] {
+    auto s = scheduler_->stats();
+    return metrics::Registry::Samples{{{{"status", "pending"}}, static_cast<double>(s.pending)},
+                                      {{{"status", "running"}}, static_cast<double>(s.running)}};
+  });
+  m.callback_gauge("neurod_jobs_cpu_allocated", "CPU cores held by jobs at the executor.",
+                   [this] { return metrics::Registry::Samples{{{}, scheduler_->stats().cpu_used}}; });
+  m.callback_gauge("neurod_jobs_memory_allocated_bytes", "Memory held by jobs at the executor.", [this] {
+    return metrics::Registry::Samples{{{}, static_cast<double>(scheduler_->stats().memory_used)}};
+  });
+  add_routes(ctx.router());
+}
+
+Module::~Module() { scheduler_->stop(); }
+
+void Module::on_all_loaded() { scheduler_->start(); }
+
+void Module::on_stopping() { scheduler_->stop(); }
+
+app::Health Module::health() {
+  app::Health h;
+  auto s = scheduler_->stats();
+  h.details = {{"executor", scheduler_->has_executor() ? nlohmann::json(scheduler_->executor_kind()) : nlohmann::json()},
+               {"pending", s.pending},
+               {"running", s.running},
+               {"cpu_used", s.cpu_used},
+               {"memory_used", s.memory_used},
+               {"gpus_used", s.gpus_used}};
+  h.message = scheduler_->has_executor() ? "executor: " + scheduler_->executor_kind()
+                                         : "no executor in this process: jobs wait";
+  return h;
+}
+
+}  // namespace neurod::jobs

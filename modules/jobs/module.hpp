@@ -1,0 +1,50 @@
+// The `jobs` module (DESIGN §8; README.md here): the job API, the scheduler and its
+// enforcers. Runs on the control plane; drives the `executor` module when it runs in
+// the same process.
+#pragma once
+
+#include "app/module.hpp"
+#include "modules/jobs/scheduler.hpp"
+#include "modules/jobs/service.hpp"
+
+#include <memory>
+
+namespace neurod::jobs {
+
+struct Config {
+  Duration schedule_timeout = std::chrono::minutes(5);
+  Duration default_life_span = std::chrono::hours(24);
+  Duration restart_backoff = std::chrono::seconds(1);
+  Duration restart_backoff_max = std::chrono::minutes(5);
+  Duration metering_interval = std::chrono::seconds(10);
+  std::string image_registry;
+  static void describe(config::Schema<Config>& s);
+};
+
+class Module : public app::ModuleBase {
+ public:
+  static constexpr std::string_view kName = "jobs";
+  static constexpr app::Roles kRoles = app::kControlPlane;
+  static constexpr std::array<std::string_view, 2> kDepends{"system", "auth"};
+  static constexpr std::array<std::string_view, 1> kAfter{"executor"};
+  using Config = jobs::Config;
+
+  Module(const Config& config, app::ModuleContext& ctx);
+  ~Module() override;
+  void on_all_loaded() override;
+  void on_stopping() override;
+  app::Health health() override;
+
+  Service& service() { return *service_; }
+  Scheduler& scheduler() { return *scheduler_; }
+
+ private:
+  void add_routes(http::Router& r);  // api.cpp
+
+  Config config_;
+  executor::LogStore* logs_ = nullptr;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Service> service_;
+};
+
+}  // namespace neurod::jobs

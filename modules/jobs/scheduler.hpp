@@ -1,0 +1,134 @@
+// The scheduler (DESIGN §8): one thread owns every live job's state machine. It admits
+// pending jobs by priority then waiting time against the node's capacity and the
+// owners' quotas, hands them to the executor, turns executor events into statuses,
+// restarts by policy with back-off, and enforces schedule timeouts, life spans and
+// CPU/GPU-hour quotas. Every status change is written with its history row in one
+// transaction, then published on the event bus as "job.status".
+#pragma once
+
+#include "core/events.hpp"
+#include "modules/executor/capacity.hpp"
+#include "modules/executor/executor.hpp"
+#include "modules/jobs/model.hpp"
+#include "modules/jobs/repo.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+namespace neurod::db {
+class Database;
+}
+namespace neurod::auth {
+class Quotas;
+}
+namespace neurod::executor {
+class LogStore;
+}
+
+namespace neurod::jobs {
+
+struct SchedulerOptions {
+  std::string cluster;
+  std::string image_registry;  // where image:NAME:TAG points; empty: the engine's local images
+  Duration restart_backoff_min = std::chrono::seconds(1);
+  Duration restart_backoff_max = std::chrono::minutes(5);
+  Duration metering_interval = std::chrono::seconds(10);
+  Duration tick = std::chrono::milliseconds(500);
+};
+
+// The executor in this process, when there is one.
+struct ExecutorView {
+  executor::Runner* runner = nullptr;
+  executor::LogStore* logs = nullptr;
+  executor::Capacity capacity;
+  Duration stop_grace = std::chrono::seconds(10);
+};
+
+class Scheduler {
+ public:
+  Scheduler(db::Database& db, auth::Quotas* quotas, events::Bus& bus, ExecutorView exec, SchedulerOptions options);
+  ~Scheduler();
+
+  // Loads the live jobs, re-adopts those at the executor, and starts the thread.
+  void start();
+  void stop();
+
+  // A job just inserted by the API (pending, Creating).
+  void submitted(const Job& job);
+  // Cancels (UserRequested); returns once recorded. No-op for a finished job.
+  void cancel(const std::string& id, const std::string& reason = "UserRequested");
+  // The life span changed.
+  void set_life_span(const std::string& id, int minutes);
+  // From the executor's threads.
+  void on_executor_event(const executor::Event& e);
+
+  // Why a job could never run here (nullopt: it fits when the node is empty).
+  std::optional<std::string> unschedulable(const JobSpec& spec) const;
+  bool has_executor() const { return exec_.runner != nullptr; }
+  std::string executor_kind() const;
+
+  // Resolves image:NAME[:TAG] for the engine.
+  std::string resolve_image(const JobSpec& spec) const;
+  // The job's environment: the user's plus NEURO_JOB_*.
+  std::vector<std::pair<std::string, std::string>> job_env(const Job& job) const;
+
+  struct Stats {
+    std::size_t pending = 0, running = 0, launched = 0;
+    double cpu_used = 0;
+    std::uint64_t memory_used = 0;
+    std::size_t gpus_used = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Live {
+    Job job;
+    repo::RunState run;
+    std::int64_t waiting_since = 0;  // for the schedule timeout
+  };
+  struct Command {
+    enum class Kind { submitted, cancel, life_span } kind;
+    std::string id;
+    std::string reason;
+    int minutes = 0;
+    std::optional<Job> job;
+    std::shared_ptr<std::promise<void>> done;
+  };
+
+  void run(std::stop_token stop);
+  void handle(Command& c);
+  void handle(const executor::Event& e);
+  void admit(std::int64_t now);
+  void enforce(std::int64_t now);
+  void meter(std::int64_t now, bool force);
+  // Appends a status (and saves the run state) in one transaction, then publishes it.
+  void transition(Live& l, StatusItem item);
+  void save_run(Live& l);
+  void finish_attempt(Live& l);  // the attempt left the executor: free what it held
+  void stop_job(Live& l, const std::string& reason, const std::string& description);
+  void launch(Live& l);
+  void charge(Live& l, std::int64_t now);
+
+  db::Database& db_;
+  auth::Quotas* quotas_;
+  events::Bus& bus_;
+  ExecutorView exec_;
+  SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<Command> commands_;
+  std::deque<executor::Event> events_;
+  std::map<std::string, Live> live_;  // scheduler thread only
+  Stats stats_;                       // under mu_
+  std::int64_t last_meter_ = 0;
+  std::jthread thread_;
+};
+
+}  // namespace neurod::jobs

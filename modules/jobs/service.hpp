@@ -1,0 +1,53 @@
+// The jobs API's decisions (README.md here): submission with validation, permissions
+// and the running-jobs quota; reads by id or name; listing filtered by what the caller
+// may read; cancel and life span. The scheduler does everything after submission.
+#pragma once
+
+#include "core/events.hpp"
+#include "http/types.hpp"
+#include "modules/jobs/model.hpp"
+#include "modules/jobs/repo.hpp"
+#include "modules/jobs/scheduler.hpp"
+
+#include <functional>
+
+namespace neurod::auth {
+class Authorizer;
+class Quotas;
+}  // namespace neurod::auth
+
+namespace neurod::jobs {
+
+struct ServiceOptions {
+  std::string cluster;
+  SpecLimits limits;
+  std::vector<config::Preset> presets;
+};
+
+class Service {
+ public:
+  Service(db::Database& db, auth::Authorizer& authz, auth::Quotas* quotas, Scheduler& scheduler, events::Bus& bus,
+          ServiceOptions options);
+
+  Job create(const http::Principal& who, const nlohmann::json& body);
+  // read permission on the job (by id, or on its name alias); 404 otherwise.
+  Job get(const http::Principal& who, std::string_view id_or_name);
+  // Calls each for every job the caller may read, in order, until it returns false.
+  void list(const http::Principal& who, repo::Filter filter, const std::function<bool(const Job&)>& each);
+  void cancel(const http::Principal& who, std::string_view id_or_name);
+  Job set_life_span(const http::Principal& who, std::string_view id_or_name, const nlohmann::json& body);
+
+ private:
+  repo::Row resolve(const http::Principal& who, std::string_view id_or_name, bool write);
+  bool can(const http::Principal& who, const Job& job, int action) const;
+  double price_of(const JobSpec& spec) const;
+
+  db::Database& db_;
+  auth::Authorizer& authz_;
+  auth::Quotas* quotas_;
+  Scheduler& scheduler_;
+  events::Bus& bus_;
+  ServiceOptions options_;
+};
+
+}  // namespace neurod::jobs
