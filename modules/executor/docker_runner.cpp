@@ -510,6 +510,9 @@ class DockerRunner final : public Runner {
         code = kNotFound;
       else if (contains_ci(msg, "permission denied"))
         code = kCannotInvoke;
+      if (contains_ci(msg, "rlimit"))
+        msg += " (the engine may not raise limits above its own: set modules.executor.docker.ulimits, e.g. "
+               "nofile and nproc no higher than the engine's `ulimit -n` and `ulimit -u`)";
       return exited(job, code, "ContainerCannotRun", msg);
     }
     spdlog::info("docker: job {} attempt {} started in container {} ({})", job->id, job->attempt, id.substr(0, 12),

@@ -4,7 +4,6 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 
-#include <sys/resource.h>
 
 #include <condition_variable>
 #include <fstream>
@@ -28,8 +27,9 @@ void DockerConfig::describe(config::Schema<DockerConfig>& s) {
           "Unix socket of the Docker Engine API (Docker or `podman system service`). Empty: the first that\n"
           "answers of $DOCKER_HOST, /run/podman/podman.sock, /var/run/docker.sock, $XDG_RUNTIME_DIR/podman/podman.sock.");
   s.field("ulimits", &DockerConfig::ulimits,
-          "Ulimits of every container. Empty: nofile and nproc at neurod's own hard limits (an engine\n"
-          "without CAP_SYS_RESOURCE cannot raise them above its own).");
+          "Ulimits of every container (an explicit list replaces the engine's defaults). Empty: the engine's\n"
+          "defaults. An engine without CAP_SYS_RESOURCE cannot raise limits above its own: there, list\n"
+          "nofile and nproc no higher than the engine's (e.g. {name: nofile, soft: 1024, hard: 1024}).");
   s.field("pids_limit", &DockerConfig::pids_limit, "Most processes in one job; 0: no limit.").min(0);
   s.field("pull_timeout", &DockerConfig::pull_timeout, "An image pull taking longer fails the job (ErrImagePull).")
       .min(1);
@@ -85,14 +85,6 @@ std::string load_node_id(const std::filesystem::path& dir) {
   return id;
 }
 
-Ulimit host_limit(const char* name, int resource) {
-  rlimit rl{};
-  std::int64_t hard = 1024;
-  if (::getrlimit(resource, &rl) == 0) hard = rl.rlim_max == RLIM_INFINITY ? 1048576 : static_cast<std::int64_t>(rl.rlim_max);
-  if (hard > 1048576) hard = 1048576;
-  return {name, hard, hard};
-}
-
 Capacity resolve_capacity(const CapacityConfig& c) {
   Capacity cap = detect_capacity();
   bool configured = false;
@@ -138,7 +130,6 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
     DockerOptions o;
     o.socket = socket;
     for (const auto& u : config.docker.ulimits) o.ulimits.push_back({u.name, u.soft, u.hard});
-    if (o.ulimits.empty()) o.ulimits = {host_limit("nofile", RLIMIT_NOFILE), host_limit("nproc", RLIMIT_NPROC)};
     o.pids_limit = config.docker.pids_limit;
     o.pull_timeout = config.docker.pull_timeout;
     for (const auto& r : config.docker.registries) o.registry_auths.push_back({r.server, r.username, r.password});

@@ -30,7 +30,7 @@ struct RegistryConfig {
 
 struct DockerConfig {
   std::string socket;  // empty: the first of the usual places that answers
-  std::vector<UlimitConfig> ulimits;  // empty: nofile and nproc at the daemon's own hard limits
+  std::vector<UlimitConfig> ulimits;  // empty: the engine's defaults
   int pids_limit = 4096;
   Duration pull_timeout = std::chrono::minutes(10);
   std::vector<RegistryConfig> registries;
