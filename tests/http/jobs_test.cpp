@@ -205,3 +205,32 @@ TEST_CASE_TEMPLATE("jobs: users see only their own and shared jobs", B, NEUROD_D
   // The admin sees everything.
   CHECK(env.admin().get("/api/v1/jobs?owner=alice").json()["jobs"].size() == 1);
 }
+
+TEST_CASE_TEMPLATE("jobs: higher priority is admitted first, and used-up CPU-hours cancel running jobs", B,
+                   NEUROD_DB_BACKENDS) {
+  auto env = docker_env(B::kDialect);
+  auto alice = env.user("alice");
+  // The node has 2 CPUs: a holder takes both, then a low and a high priority job wait.
+  auto holder = submit(alice, sh_job("sleep 300", {{"resources", {{"cpu", 2}, {"memory", 64 << 20}}}}));
+  wait_status(alice, holder, "running");
+  auto low = submit(alice, sh_job("sleep 300", {{"resources", {{"cpu", 2}, {"memory", 64 << 20}}}, {"priority", "low"}}));
+  auto high =
+      submit(alice, sh_job("sleep 300", {{"resources", {{"cpu", 2}, {"memory", 64 << 20}}}, {"priority", "high"}}));
+  wait_job(alice, low, [](const json& x) { return x["history"]["reason"] == "Scheduling"; });
+  EXPECT_STATUS(alice.del("/api/v1/jobs/" + holder), 204);
+  wait_status(alice, high, "running");
+  CHECK(alice.get("/api/v1/jobs/" + low).json()["status"] == "pending");
+  EXPECT_STATUS(alice.del("/api/v1/jobs/" + high), 204);
+  wait_status(alice, low, "running");
+
+  // 0.0005 CPU-hours is under two seconds of this 2-CPU job: metering (every second here)
+  // cancels it.
+  REQUIRE_STATUS(env.admin().put("/api/v1/admin/quotas/users/alice", {{"cpu_hours", 0.0005}}), 200);
+  auto j = wait_finished(alice, low, std::chrono::seconds(30));
+  CHECK(j["status"] == "cancelled");
+  CHECK(j["history"]["reason"] == "QuotaExhausted");
+  // Nothing left: a new job is cancelled before it starts.
+  auto next = submit(alice, sh_job("true"));
+  j = wait_finished(alice, next, std::chrono::seconds(30));
+  CHECK(j["history"]["reason"] == "QuotaExhausted");
+}
