@@ -306,14 +306,18 @@ JobSpec parse_spec(const json& body, const std::vector<config::Preset>& presets,
     bad("resources", "give either preset_name or resources (other than shm), not both");
   if (explicit_resources) {
     auto cpu = get_number(*res, "resources.cpu", "cpu");
-    if (!cpu) bad("resources.cpu", "required with explicit resources");
+    if (!cpu)
+      bad("resources.cpu",
+          "required with explicit resources (give CPU and memory too, e.g. neuro run --cpu 4 --memory 16GiB --gpu 1, "
+          "or a preset that has GPUs)");
     if (*cpu < 0.1 || *cpu > 4096) bad("resources.cpu", "must be between 0.1 and 4096 cores");
     s.resources.cpu = *cpu;
     auto mem = get_number(*res, "resources.memory", "memory");
     auto mem_mb = get_number(*res, "resources.memory_mb", "memory_mb");
     if (mem && mem_mb) bad("resources.memory", "give memory (bytes) or memory_mb, not both");
     double bytes = mem ? *mem : mem_mb ? *mem_mb * 1024 * 1024 : 0;
-    if (!mem && !mem_mb) bad("resources.memory", "required with explicit resources (bytes, or memory_mb)");
+    if (!mem && !mem_mb)
+      bad("resources.memory", "required with explicit resources (bytes, or memory_mb; neuro run --memory 16GiB)");
     if (bytes < 16.0 * 1024 * 1024) bad("resources.memory", "must be at least 16 MiB");
     if (bytes > 1e15) bad("resources.memory", "too large");
     s.resources.memory = static_cast<std::uint64_t>(bytes);

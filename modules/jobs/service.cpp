@@ -94,9 +94,9 @@ Job Service::create(const http::Principal& who, const nlohmann::json& body) {
         auto used = repo::count_unfinished(s, subj.kind == "user" ? "owner" : "project", subj.name);
         if (used >= *limit)
           throw Error(errc::forbidden,
-                      fmt::format("the {} {} already has {} unfinished jobs, its running-jobs quota; wait for one to "
-                                  "finish, kill one, or submit with --wait-for-seat to queue",
-                                  subj.kind, subj.name, used),
+                      fmt::format("the {} {} already has {} unfinished job{}, its running-jobs quota; wait for one "
+                                  "to finish, kill one, or submit with --wait-for-seat to queue",
+                                  subj.kind, subj.name, used, used == 1 ? "" : "s"),
                       {{"resource", "running_jobs"}, {"subject", subj.kind + ":" + subj.name}, {"limit", *limit}})
               .with_code("quota_exceeded");
       }
