@@ -64,6 +64,7 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 
 constexpr auto kTick = 100ms;                      // how often running jobs are looked at
+constexpr auto kStartingTick = 5ms;                // how often a job about to start is looked at
 constexpr std::size_t kMaxLine = 64 * 1024;        // longer output without a newline is cut into lines
 constexpr std::size_t kReadChunk = 1 << 20;        // at most this much output per batch
 constexpr int kChunksPerTick = 8;                  // so that one chatty job cannot starve the others
@@ -266,16 +267,19 @@ bool sandbox_present(const Status& st) {
 
 // Signals every process of the job: all those in the sandbox's pid namespace but its pid 1
 // (bwrap's reaper, which ends with the command and takes the namespace down with it).
-void signal_sandbox(const Status& st, int sig) {
+// Returns how many processes it signalled (0 while bwrap has not started the command yet).
+int signal_sandbox(const Status& st, int sig) {
   auto want = "pid:[" + std::to_string(st.pidns) + "]";
   DIR* proc = ::opendir("/proc");
-  if (!proc) return;
+  if (!proc) return 0;
+  int n = 0;
   while (auto* entry = ::readdir(proc)) {
     auto pid = parse_int(entry->d_name);
     if (!pid || *pid <= 1 || *pid == st.init) continue;
-    if (pidns_of(static_cast<pid_t>(*pid)) == want) ::kill(static_cast<pid_t>(*pid), sig);
+    if (pidns_of(static_cast<pid_t>(*pid)) == want && ::kill(static_cast<pid_t>(*pid), sig) == 0) ++n;
   }
   ::closedir(proc);
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -940,7 +944,11 @@ class ProcessRunner final : public Runner {
       for (const auto& [dir, cgroups] : finished_orphans) destroy(dir, cgroups);
       lock.lock();
       if (stopping_) break;
-      wake_.wait_for(lock, kTick, [&] { return poke_ || stopping_; });
+      // A job about to start is looked at often, so that "running" is reported within a few
+      // milliseconds of it (the submit-to-running latency users see); the rest at kTick.
+      bool starting = false;
+      for (const auto& [id, job] : jobs_) starting = starting || (job->want_running && !job->running_sent && !job->done);
+      wake_.wait_for(lock, starting ? kStartingTick : kTick, [&] { return poke_ || stopping_; });
       poke_ = false;
     }
   }
@@ -981,10 +989,9 @@ class ProcessRunner final : public Runner {
 
   void handle_stop(Job& job, const Status& st) {
     bool present = sandbox_present(st);
-    if (!job.term_sent && present) {
-      signal_sandbox(st, SIGTERM);
-      job.term_sent = true;
-    }
+    // A stop that comes right after the start may find the sandbox without its command
+    // yet: SIGTERM counts as sent only once it reached a process (checked again next tick).
+    if (!job.term_sent && present && signal_sandbox(st, SIGTERM) > 0) job.term_sent = true;
     auto now = std::chrono::steady_clock::now();
     if (!job.kill_sent && Clock::now() >= *job.stop_deadline) {
       cgroups::kill_all(job.cgroups, SIGKILL);

@@ -8,7 +8,6 @@
 
 #include <fmt/format.h>
 
-#include <array>
 
 namespace neurod::jobs {
 
@@ -83,23 +82,25 @@ Job Service::create(const http::Principal& who, const nlohmann::json& body) {
   job.price_per_hour = price_of(job.spec);
   job.statuses.push_back({Status::pending, "Creating", "", std::nullopt, job.created_ms});
 
+  // The limits are read before the transaction: Quotas uses a session of its own, and
+  // waiting for a second session while holding one deadlocks a busy pool.
+  std::vector<std::pair<auth::Subject, std::int64_t>> running_limits;
+  if (quotas_ && !job.spec.wait_for_jobs_quota) {
+    auto owner = job.owner.substr(0, job.owner.find('/'));
+    for (auto subj : {auth::Subject{"user", owner}, auth::Subject{"project", job.spec.project}})
+      if (auto limit = quotas_->limits(subj).max_running_jobs) running_limits.emplace_back(subj, *limit);
+  }
   db_.write([&](soci::session& s) {
-    if (quotas_ && !job.spec.wait_for_jobs_quota) {
-      // Reference §2.3: unfinished jobs count against the running-jobs quota at submission.
-      auto owner = job.owner.substr(0, job.owner.find('/'));
-      std::array<auth::Subject, 2> subjects{auth::Subject{"user", owner}, auth::Subject{"project", job.spec.project}};
-      for (const auto& subj : subjects) {
-        auto limit = quotas_->limits(subj).max_running_jobs;
-        if (!limit) continue;
-        auto used = repo::count_unfinished(s, subj.kind == "user" ? "owner" : "project", subj.name);
-        if (used >= *limit)
-          throw Error(errc::forbidden,
-                      fmt::format("the {} {} already has {} unfinished job{}, its running-jobs quota; wait for one "
-                                  "to finish, kill one, or submit with --wait-for-seat to queue",
-                                  subj.kind, subj.name, used, used == 1 ? "" : "s"),
-                      {{"resource", "running_jobs"}, {"subject", subj.kind + ":" + subj.name}, {"limit", *limit}})
-              .with_code("quota_exceeded");
-      }
+    // Reference §2.3: unfinished jobs count against the running-jobs quota at submission.
+    for (const auto& [subj, limit] : running_limits) {
+      auto used = repo::count_unfinished(s, subj.kind == "user" ? "owner" : "project", subj.name);
+      if (used >= limit)
+        throw Error(errc::forbidden,
+                    fmt::format("the {} {} already has {} unfinished job{}, its running-jobs quota; wait for one to "
+                                "finish, kill one, or submit with --wait-for-seat to queue",
+                                subj.kind, subj.name, used, used == 1 ? "" : "s"),
+                    {{"resource", "running_jobs"}, {"subject", subj.kind + ":" + subj.name}, {"limit", limit}})
+            .with_code("quota_exceeded");
     }
     if (!job.spec.name.empty()) {
       auto st = (s.prepare << "SELECT id FROM jobs WHERE owner = :o AND name = :n AND status IN ('pending', "
