@@ -30,11 +30,6 @@ GrantRow grant_from(const soci::row& r) { return {str(r, 0), Grant{str(r, 1), ac
 
 }  // namespace
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::int64_t bump_version(soci::session& s) {
   s << "UPDATE auth_state SET version = version + 1 WHERE id = 1";
   return version(s);

@@ -3,6 +3,8 @@
 // transaction the caller runs (Database::write/read); times are epoch milliseconds.
 #pragma once
 
+#include "core/times.hpp"
+
 #include "modules/auth/permissions.hpp"
 
 #include <soci/soci.h>
@@ -47,7 +49,7 @@ struct ProjectRow {
   std::int64_t created_at = 0;
 };
 
-std::int64_t now_ms();
+using neurod::now_ms;  // core/times.hpp
 
 // auth_state
 std::int64_t bump_version(soci::session& s);

@@ -3,6 +3,7 @@
 #include "modules/jobs/module.hpp"
 
 #include "core/errors.hpp"
+#include "core/times.hpp"
 #include "modules/executor/log_store.hpp"
 
 #include <fmt/format.h>
@@ -16,11 +17,6 @@ using http::Response;
 using nlohmann::json;
 
 constexpr std::uint64_t kSubmitBody = 1024 * 1024;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // "2026-11-23T10:00:00Z", or a duration meaning that long ago ("10m", "1h").
 std::int64_t time_param(const std::string& name, const std::string& value) {

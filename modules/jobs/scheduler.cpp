@@ -1,6 +1,7 @@
 #include "modules/jobs/scheduler.hpp"
 
 #include "core/errors.hpp"
+#include "core/times.hpp"
 #include "db/database.hpp"
 #include "modules/auth/quotas.hpp"
 #include "modules/executor/log_store.hpp"
@@ -14,11 +15,6 @@
 namespace neurod::jobs {
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::int64_t to_ms(executor::TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();

@@ -1,6 +1,7 @@
 #include "modules/jobs/service.hpp"
 
 #include "core/errors.hpp"
+#include "core/times.hpp"
 #include "core/ids.hpp"
 #include "db/database.hpp"
 #include "modules/auth/authorizer.hpp"
@@ -12,11 +13,6 @@
 namespace neurod::jobs {
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Error not_found(std::string_view id_or_name) {
   return Error(errc::not_found, fmt::format("no job '{}' that you can see (neuro ps -a lists yours)", id_or_name));

@@ -1,8 +1,14 @@
 #include "core/times.hpp"
 
+#include <chrono>
 #include <ctime>
 
 namespace neurod {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::optional<std::int64_t> parse_rfc3339_ns(std::string_view s) {
   auto digits = [&](std::size_t pos, std::size_t n, int& out) {

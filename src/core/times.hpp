@@ -12,6 +12,8 @@ namespace neurod {
 // offset ("+01:00"), a space instead of "T"; a date alone ("2026-11-23") is its midnight
 // UTC. Nanoseconds since the epoch; nullopt on anything else.
 std::optional<std::int64_t> parse_rfc3339_ns(std::string_view text);
+// Wall-clock Unix epoch milliseconds, the unit of every stored time.
+std::int64_t now_ms();
 // UTC with exactly `fraction_digits` (0–9) digits after the seconds: 3 → ".123Z".
 std::string format_rfc3339(std::int64_t ns, int fraction_digits);
 

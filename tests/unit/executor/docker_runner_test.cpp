@@ -6,6 +6,7 @@
 #include "modules/executor/docker_api.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "unit/executor/runner_support.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -36,6 +37,9 @@ using neurod::executor::Event;
 using neurod::executor::LaunchSpec;
 using neurod::executor::LogStore;
 using neurod::executor::Runner;
+using neurod::executor::test::eventually;
+using neurod::executor::test::Recorder;
+using neurod::executor::test::unique;
 using nlohmann::json;
 
 // The fixture's directory: $NEUROD_TEST_PODMAN_DIR, else the build's (ctest starts it there).
@@ -52,54 +56,6 @@ std::string podman_file(const std::string& name) {
 }
 std::string engine_socket() { return podman_file("socket"); }
 std::string test_image() { return podman_file("image"); }
-
-std::string unique(const std::string& prefix) {
-  static std::atomic<int> n{0};
-  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
-}
-
-struct Recorder {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Event> events;
-
-  neurod::executor::EventSink sink() {
-    return [this](const Event& e) {
-      std::lock_guard lock(mu);
-      events.push_back(e);
-      cv.notify_all();
-    };
-  }
-  std::optional<Event> wait(const std::string& job, Event::Kind kind, std::chrono::milliseconds timeout = 10s) {
-    std::unique_lock lock(mu);
-    std::optional<Event> found;
-    cv.wait_for(lock, timeout, [&] {
-      for (const auto& e : events)
-        if (e.job_id == job && e.kind == kind) {
-          found = e;
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-  std::vector<Event> of(const std::string& job) {
-    std::lock_guard lock(mu);
-    std::vector<Event> out;
-    for (const auto& e : events)
-      if (e.job_id == job) out.push_back(e);
-    return out;
-  }
-};
 
 struct Fixture {
   neurod::test::TempDir tmp;

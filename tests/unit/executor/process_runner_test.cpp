@@ -4,6 +4,7 @@
 #include "modules/executor/cgroups.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "unit/executor/runner_support.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -35,11 +36,9 @@ using neurod::executor::Event;
 using neurod::executor::LaunchSpec;
 using neurod::executor::LogStore;
 using neurod::executor::Runner;
-
-std::string unique(const std::string& prefix) {
-  static std::atomic<int> n{0};
-  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
-}
+using neurod::executor::test::eventually;
+using neurod::executor::test::Recorder;
+using neurod::executor::test::unique;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -47,50 +46,6 @@ std::string slurp(const fs::path& p) {
   out << in.rdbuf();
   return out.str();
 }
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 8s) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
-}
-
-// Collects events from the runner's thread.
-struct Recorder {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<Event> events;
-
-  neurod::executor::EventSink sink() {
-    return [this](const Event& e) {
-      std::lock_guard lock(mu);
-      events.push_back(e);
-      cv.notify_all();
-    };
-  }
-  std::optional<Event> wait(const std::string& job, Event::Kind kind, std::chrono::milliseconds timeout = 8s) {
-    std::unique_lock lock(mu);
-    std::optional<Event> found;
-    cv.wait_for(lock, timeout, [&] {
-      for (const auto& e : events)
-        if (e.job_id == job && e.kind == kind) {
-          found = e;
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-  std::vector<Event> of(const std::string& job) {
-    std::lock_guard lock(mu);
-    std::vector<Event> out;
-    for (const auto& e : events)
-      if (e.job_id == job) out.push_back(e);
-    return out;
-  }
-};
 
 struct Fixture {
   neurod::test::TempDir tmp;
