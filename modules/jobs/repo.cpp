@@ -221,6 +221,14 @@ std::vector<Row> live(soci::session& s, const std::string& cluster) {
   return rows;
 }
 
+bool has_unfinished_named(soci::session& s, const std::string& owner, const std::string& name) {
+  soci::rowset<soci::row> rs =
+      (s.prepare << "SELECT id FROM jobs WHERE owner = :o AND name = :n AND status IN ('pending', 'running', "
+                    "'suspended')",
+       soci::use(owner), soci::use(name));
+  return rs.begin() != rs.end();
+}
+
 std::int64_t count_unfinished(soci::session& s, const std::string& column, const std::string& value) {
   std::string sql = "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running', 'suspended') AND " +
                     std::string(column == "project" ? "project" : "owner") + " = :v";

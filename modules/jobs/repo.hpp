@@ -54,6 +54,8 @@ std::vector<std::string> ids_named(soci::session& s, const std::string& name);
 std::vector<Row> list(soci::session& s, const Filter& f, const std::string& cluster);
 // Jobs the scheduler must track: not finished, or with an attempt still at the executor.
 std::vector<Row> live(soci::session& s, const std::string& cluster);
+// Whether the owner has an unfinished job of this name (names are unique among those).
+bool has_unfinished_named(soci::session& s, const std::string& owner, const std::string& name);
 // Unfinished jobs of an owner or a project (the running-jobs quota counts these).
 std::int64_t count_unfinished(soci::session& s, const std::string& column, const std::string& value);
 

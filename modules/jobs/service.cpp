@@ -98,19 +98,11 @@ Job Service::create(const http::Principal& who, const nlohmann::json& body) {
                     {{"resource", "running_jobs"}, {"subject", subj.kind + ":" + subj.name}, {"limit", limit}})
             .with_code("quota_exceeded");
     }
-    if (!job.spec.name.empty()) {
-      auto st = (s.prepare << "SELECT id FROM jobs WHERE owner = :o AND name = :n AND status IN ('pending', "
-                              "'running', 'suspended')",
-                 soci::use(job.owner), soci::use(job.spec.name));
-      soci::rowset<soci::row> rs = st;
-      for (const auto& r : rs) {
-        (void)r;
-        throw Error(errc::conflict, fmt::format("you already have an unfinished job named '{}'; kill it or pick "
-                                                "another name",
-                                                job.spec.name))
-            .with_code("name_in_use");
-      }
-    }
+    if (!job.spec.name.empty() && repo::has_unfinished_named(s, job.owner, job.spec.name))
+      throw Error(errc::conflict,
+                  fmt::format("you already have an unfinished job named '{}'; kill it or pick another name",
+                              job.spec.name))
+          .with_code("name_in_use");
     repo::insert(s, job);
   });
   bus_.publish(events::Event{"job.status", 0,

@@ -102,6 +102,9 @@ TEST_CASE_TEMPLATE("jobs: cancel, restart policy, schedule timeout and life span
   // Cancel a running job: it is cancelled at once and its container stops.
   auto sleeper = submit(alice, sh_job("echo started; sleep 300", {{"name", "sleeper"}}));
   wait_status(alice, sleeper, "running");
+  auto twin = alice.post("/api/v1/jobs", sh_job("true", {{"name", "sleeper"}}));
+  EXPECT_STATUS(twin, 409);
+  CHECK(code(twin) == "name_in_use");
   EXPECT_STATUS(alice.del("/api/v1/jobs/sleeper"), 204);
   auto j = alice.get("/api/v1/jobs/" + sleeper).json();
   CHECK(j["status"] == "cancelled");
