@@ -26,7 +26,7 @@ class Module : public app::ModuleBase {
   static constexpr std::string_view kName = "jobs";
   static constexpr app::Roles kRoles = app::kControlPlane;
   static constexpr std::array<std::string_view, 2> kDepends{"system", "auth"};
-  static constexpr std::array<std::string_view, 1> kAfter{"executor"};
+  static constexpr std::array<std::string_view, 3> kAfter{"executor", "storage", "secrets"};
   using Config = jobs::Config;
 
   Module(const Config& config, app::ModuleContext& ctx);
