@@ -18,6 +18,7 @@ void register_auth_commands(CLI::App& app, Context& ctx);
 void register_job_commands(CLI::App& app, Context& ctx);
 void register_acl_commands(CLI::App& app, Context& ctx);
 void register_admin_commands(CLI::App& app, Context& ctx);
+void register_storage_commands(CLI::App& app, Context& ctx);
 
 // In the order they appear in --help.
 inline constexpr RegisterCommands kCommandGroups[] = {
@@ -25,6 +26,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_config_commands,  // config show|set-url
     register_auth_commands,    // login, logout, whoami, token, service-account, quota
     register_job_commands,     // run, ps, status, logs, kill, bump-life-span, job …
+    register_storage_commands, // cp, ls, mkdir, mv, rm, storage …
     register_acl_commands,     // acl, role, project
     register_admin_commands,   // admin user|quota|audit
 };

@@ -8,7 +8,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <limits>
 #include <optional>
 
@@ -239,6 +243,30 @@ struct Client::Impl {
     }
   }
 
+  int native_fd() {
+    int fd = -1;
+    with_lowest([&](auto& s) { fd = static_cast<int>(s.socket().native_handle()); });
+    return fd;
+  }
+
+  // An idle kept-alive connection with anything to read (EOF, a reset, stray bytes) is
+  // stale: closed here so that the next request starts on a fresh one. For requests whose
+  // body cannot be sent twice.
+  void drop_if_stale() {
+    if (!connected()) return;
+    if (buffer.size() > 0) return close();
+    char c;
+    auto n = ::recv(native_fd(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) close();
+  }
+
+  // Whether the server has sent something within ms milliseconds.
+  bool readable_within(int ms) {
+    if (buffer.size() > 0) return true;
+    pollfd p{native_fd(), POLLIN, 0};
+    return ::poll(&p, 1, ms) > 0;
+  }
+
   void fail_read(boost::system::error_code ec) {
     close();
     if (cancelled) throw Error(errc::unavailable, "the request to " + url.str() + " was cancelled");
@@ -283,6 +311,127 @@ ClientResponse Client::request(std::string_view method, std::string_view target,
 
 ClientResponse Client::post_json(std::string_view target, const nlohmann::json& body) {
   return request("POST", target, body.dump(), {{"Content-Type", "application/json"}});
+}
+
+ClientResponse Client::upload(std::string_view method, std::string_view target,
+                              const std::function<std::size_t(char*, std::size_t)>& read_body,
+                              std::optional<std::uint64_t> content_length,
+                              std::vector<std::pair<std::string, std::string>> headers) {
+  auto& d = *impl_;
+  constexpr std::uint64_t kExpectFrom = 1 << 20;
+  bool expect = !content_length || *content_length >= kExpectFrom;
+  bhttp::request<bhttp::buffer_body> req;
+  req.method_string(method);
+  req.target(d.url.base_path + std::string(target));
+  req.version(11);
+  req.set(bhttp::field::host, d.url.port.empty() ? d.url.host : d.url.host + ":" + d.url.port);
+  req.set(bhttp::field::user_agent, "neuro/" NEUROD_CLIENT_VERSION);
+  if (!d.options.token.empty()) req.set(bhttp::field::authorization, "Bearer " + d.options.token);
+  for (const auto& [k, v] : headers) req.set(k, v);
+  if (expect) req.set(bhttp::field::expect, "100-continue");
+  if (content_length)
+    req.content_length(*content_length);
+  else
+    req.chunked(true);
+  req.keep_alive(true);
+  req.body().data = nullptr;
+  req.body().size = 0;
+  req.body().more = true;
+  bhttp::request_serializer<bhttp::buffer_body> sr{req};
+
+  d.drop_if_stale();
+  if (!d.connected()) d.connect();
+  boost::system::error_code ec;
+  if (expect) {
+    ec = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_write_header(s, sr, h); }); });
+    if (ec) {
+      d.close();
+      if (ec == beast::error::timeout) throw Error(errc::gateway_timeout, "the server at " + d.url.str() + " did not answer in time");
+      d.unreachable(ec.message());
+    }
+  }
+
+  // Reads the body of a response whose header the parser holds.
+  auto finish = [&](bhttp::response_parser<bhttp::string_body>& parser, bool body_sent) {
+    boost::system::error_code e;
+    if (!parser.is_done())
+      e = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_read(s, d.buffer, parser, h); }); });
+    if (e) d.fail_read(e);
+    ClientResponse out;
+    out.status = static_cast<int>(parser.get().result_int());
+    for (const auto& f : parser.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    out.body = std::move(parser.get().body());
+    // A refusal before the body was sent leaves the connection unusable for another request.
+    if (!body_sent || !parser.get().keep_alive()) d.close();
+    return out;
+  };
+
+  if (expect && d.readable_within(1000)) {
+    bhttp::response_parser<bhttp::string_body> interim;
+    interim.body_limit(std::numeric_limits<std::uint64_t>::max());
+    ec = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_read_header(s, d.buffer, interim, h); }); });
+    if (ec) d.fail_read(ec);
+    if (interim.get().result() != bhttp::status::continue_) return finish(interim, false);
+  }
+
+  // Without Expect the header goes out with the first piece of the body, in one write: a
+  // small file is one segment, not a header that Nagle's algorithm and a delayed ACK hold
+  // back the body behind.
+  std::vector<char> buf(256 * 1024);
+  std::uint64_t sent = 0;
+  for (;;) {
+    std::size_t want = buf.size();
+    if (content_length) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *content_length - sent));
+    std::size_t n = 0;
+    try {
+      n = want ? read_body(buf.data(), want) : 0;
+    } catch (...) {
+      d.close();  // the request is cut short: the connection cannot carry another
+      throw;
+    }
+    if (content_length && n == 0 && sent < *content_length) {
+      d.close();
+      throw Error(errc::internal, "the body ended after " + std::to_string(sent) + " of " +
+                                      std::to_string(*content_length) + " bytes");
+    }
+    sent += n;
+    req.body().data = n ? buf.data() : nullptr;
+    req.body().size = n;
+    req.body().more = content_length ? sent < *content_length : n > 0;
+    ec = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_write(s, sr, h); }); });
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      // The server may have answered early (a refusal) and closed: show that answer.
+      if (ec != beast::error::timeout && !d.cancelled && d.readable_within(0)) {
+        bhttp::response_parser<bhttp::string_body> early;
+        early.body_limit(std::numeric_limits<std::uint64_t>::max());
+        boost::system::error_code e2 =
+            d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_read(s, d.buffer, early, h); }); });
+        if (!e2 || early.is_header_done()) {
+          ClientResponse out;
+          out.status = static_cast<int>(early.get().result_int());
+          for (const auto& f : early.get()) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+          out.body = std::move(early.get().body());
+          d.close();
+          return out;
+        }
+      }
+      d.close();
+      if (ec == beast::error::timeout) throw Error(errc::gateway_timeout, "the server at " + d.url.str() + " did not answer in time");
+      if (d.cancelled) throw Error(errc::unavailable, "the request to " + d.url.str() + " was cancelled");
+      throw Error(errc::unavailable, "the connection to " + d.url.str() + " failed: " + ec.message());
+    }
+    if (!req.body().more) break;
+  }
+  for (;;) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    ec = d.with_stream([&](auto& s) { return d.run([&](auto h) { bhttp::async_read_header(s, d.buffer, parser, h); }); });
+    if (ec) d.fail_read(ec);
+    // A 100 Continue that came after the wait: skip it.
+    if (parser.get().result() == bhttp::status::continue_) continue;
+    return finish(parser, true);
+  }
 }
 
 ClientResponse Client::stream(std::string_view method, std::string_view target,

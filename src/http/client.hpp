@@ -68,6 +68,19 @@ class Client {
                         std::vector<std::pair<std::string, std::string>> headers = {},
                         const std::function<bool(const ClientResponse&)>& on_head = {});
 
+  // Sends a body that is never held whole in memory (a file upload, stdin): read_body
+  // fills the buffer it is given and returns how many bytes it wrote, 0 at the end. With
+  // content_length the body is sent with Content-Length (read_body must produce exactly
+  // that many bytes), without it chunked. A body of 1 MiB or more asks `Expect:
+  // 100-continue` first, so that an early refusal (404, 403 quota) costs no upload; a
+  // server that stays silent for a second gets the body anyway. The answer is collected
+  // as by request(). A kept-alive connection that the server closed while idle is
+  // noticed before the request starts; read_body is called at most once per byte.
+  ClientResponse upload(std::string_view method, std::string_view target,
+                        const std::function<std::size_t(char* buf, std::size_t size)>& read_body,
+                        std::optional<std::uint64_t> content_length,
+                        std::vector<std::pair<std::string, std::string>> headers = {});
+
   const Url& url() const;
 
   // Changes the per-step timeout for later requests (see ClientOptions::timeout).
