@@ -557,7 +557,7 @@ void print_tree(Context& ctx, const StorageUri& uri, const TreeArgs& a, const st
     bool last = i + 1 == shown.size();
     auto name = str_field(e, "path");
     std::string size;
-    if (a.human || a.sizes) size = "[" + format_ls_size(size_field(e, "length"), a.human) + "]  ";
+    if ((a.human || a.sizes) && !is_dir(e)) size = "[" + format_ls_size(size_field(e, "length"), a.human) + "]  ";
     std::cout << prefix << (last ? "└── " : "├── ") << size << name << "\n";
     if (is_dir(e)) {
       ++n.dirs;
