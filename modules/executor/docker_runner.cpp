@@ -11,6 +11,7 @@
 #include "modules/executor/docker_api.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "modules/executor/secret_files.hpp"
 
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -132,7 +133,7 @@ struct LogState {
 class DockerRunner final : public Runner {
  public:
   DockerRunner(const DockerOptions& options, LogStore& logs, EventSink sink)
-      : options_(options), logs_(logs), sink_(std::move(sink)) {
+      : options_(options), logs_(logs), sink_(std::move(sink)), secrets_(options.secrets_dir, options.node_id) {
     if (options_.socket.empty()) {
       auto found = find_engine_socket();
       if (!found)
@@ -207,6 +208,7 @@ class DockerRunner final : public Runner {
         jobs_.erase(it);
       }
     }
+    secrets_.remove(job_id);
     try {
       DockerApi api(options_.socket, version_, kCallTimeout);
       api.remove_container(container_name(job_id));
@@ -221,6 +223,12 @@ class DockerRunner final : public Runner {
       std::lock_guard lock(mu_);
       for (const auto& [id, job] : jobs_) launched.insert(id);
     }
+    // Secret files of attempts nobody expects (their jobs finished while neurod was down,
+    // or a launch died half-way) go now; those of expected attempts go when they end.
+    auto keep = launched;
+    for (const auto& k : expected) keep.insert(k.job_id);
+    for (const auto& id : secrets_.remove_except(keep))
+      spdlog::info("docker: removed the secret files of job {}: no job of this node expects them", id);
     DockerApi api(options_.socket, version_, kCallTimeout);
     auto list = api.list_containers("io.neurod.node=" + options_.node_id);
     std::map<std::string, std::string> found;                 // job id → container id, for the expected attempt
@@ -381,6 +389,8 @@ class DockerRunner final : public Runner {
       if (shutting_down_) return;  // adopt() reports it after the restart
       if (auto it = jobs_.find(job->id); it != jobs_.end() && it->second == job) jobs_.erase(it);
     }
+    // The attempt is over: its secrets leave the host before anyone hears it ended.
+    secrets_.remove(job->id);
     spdlog::info("docker: job {} attempt {} exited: {} (exit code {}){}{}", job->id, job->attempt, reason, code,
                  message.empty() ? "" : ": ", message);
     Event e;
@@ -416,7 +426,7 @@ class DockerRunner final : public Runner {
     return {};
   }
 
-  json create_body(const LaunchSpec& s) const {
+  json create_body(const LaunchSpec& s, const std::vector<Mount>& secret_mounts) const {
     json labels = {{"io.neurod.job", s.job_id},
                    {"io.neurod.attempt", std::to_string(s.attempt)},
                    {"io.neurod.node", options_.node_id},
@@ -439,11 +449,13 @@ class DockerRunner final : public Runner {
       for (const auto& u : options_.ulimits) ulimits.push_back({{"Name", u.name}, {"Soft", u.soft}, {"Hard", u.hard}});
       host["Ulimits"] = ulimits;
     }
-    if (!s.mounts.empty()) {
+    if (!s.mounts.empty() || !secret_mounts.empty()) {
       // Mounts, not Binds: a missing source is an error instead of a new empty directory.
+      // Secret files last: check_targets() keeps them out of the other mounts.
       json mounts = json::array();
-      for (const auto& m : s.mounts)
-        mounts.push_back({{"Type", "bind"}, {"Source", m.source}, {"Target", m.target}, {"ReadOnly", m.read_only}});
+      for (const auto* list : {&s.mounts, &secret_mounts})
+        for (const auto& m : *list)
+          mounts.push_back({{"Type", "bind"}, {"Source", m.source}, {"Target", m.target}, {"ReadOnly", m.read_only}});
       host["Mounts"] = mounts;
     }
     if (!s.gpu_ids.empty())
@@ -472,6 +484,7 @@ class DockerRunner final : public Runner {
     auto ref = parse_docker_image_ref(spec.image);
     if (!ref)
       return exited(job, kEngineFailed, "InvalidImageName", fmt::format("invalid image name \"{}\"", spec.image));
+    if (auto bad = check_targets(spec)) return exited(job, kEngineFailed, "ContainerCannotRun", *bad);
 
     if (!api.image_exists(spec.image)) {
       if (stop_requested(job)) return killed_before_start(job);
@@ -482,9 +495,15 @@ class DockerRunner final : public Runner {
     // A container left by an earlier attempt (or a launch cut short) has the same name.
     auto name = container_name(job->id);
     api.remove_container(name);
+    std::vector<Mount> secret_mounts;
+    try {
+      secret_mounts = secrets_.materialise(job->id, spec.secret_files);
+    } catch (const std::exception& e) {
+      return exited(job, kEngineFailed, "ContainerCannotRun", std::string("cannot write the job's secret files: ") + e.what());
+    }
     std::string id;
     try {
-      id = api.create_container(name, create_body(spec));
+      id = api.create_container(name, create_body(spec, secret_mounts));
     } catch (const DockerEngineError& e) {
       std::string msg = e.what();
       bool no_image = e.status() == 404 && contains_ci(msg, "image");
@@ -753,6 +772,7 @@ class DockerRunner final : public Runner {
   DockerOptions options_;
   LogStore& logs_;
   EventSink sink_;
+  SecretFiles secrets_;
   std::string version_;
   std::string describe_;
 

@@ -10,6 +10,9 @@
 //   Output lines go to the LogStore as they come.
 //   Runner::stop(job) asks it to end (SIGTERM, SIGKILL after the grace period); its exited
 //   event follows. Runner::remove(job) cleans up once jobs has recorded the outcome.
+//   Secret files (LaunchSpec::secret_files) exist on the host from launch until the
+//   attempt's exited event goes out (secret_files.hpp); a bad mount or secret file target
+//   is an exited event with ContainerCannotRun.
 //
 // Durability: a runner keeps what it needs to find a job again outside neurod's memory
 // (container labels; a run directory for the process runner). After a restart, jobs calls
@@ -43,6 +46,13 @@ struct Mount {
   std::string source;  // host path
   std::string target;  // absolute path inside the job
   bool read_only = true;
+};
+
+// A secret as a file inside the job (secret_files.hpp): written on a tmpfs on the host,
+// bind-mounted read-only at `target`, removed when the attempt ends.
+struct SecretFile {
+  std::string target;  // absolute path inside the job
+  std::string value;   // never logged, never written anywhere but secrets_dir
 };
 
 struct RegistryAuth {
@@ -80,6 +90,7 @@ struct LaunchSpec {
   std::uint64_t shm = 0;      // /dev/shm size in bytes; 0: the runtime's default
   std::vector<std::string> gpu_ids;  // whole devices assigned by the scheduler (nvidia indexes)
   std::vector<Mount> mounts;
+  std::vector<SecretFile> secret_files;
 };
 
 struct Event {
@@ -130,6 +141,7 @@ struct DockerOptions {
   Duration pull_timeout = std::chrono::minutes(10);
   std::vector<RegistryAuth> registry_auths;  // used when the spec has none, by server
   std::string node_id;                // label io.neurod.node: which neurod owns a container
+  std::string secrets_dir = "/dev/shm/neurod-secrets";  // secret files: <secrets_dir>/<node_id>/<job_id>/
 };
 
 struct ProcessOptions {
@@ -138,6 +150,7 @@ struct ProcessOptions {
   std::string cgroup_parent = "neurod";  // cgroups are made under <mount>/<cgroup_parent>/<job>
   std::int64_t pids_limit = 4096;
   std::string node_id;
+  std::string secrets_dir = "/dev/shm/neurod-secrets";  // secret files: <secrets_dir>/<node_id>/<job_id>/
 };
 
 // Factories (docker_runner.cpp, process_runner.cpp). Throw Error(unavailable) with a

@@ -1,5 +1,7 @@
 #include "modules/executor/module.hpp"
 
+#include "modules/executor/secret_files.hpp"
+
 #include "core/errors.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -57,6 +59,11 @@ void Config::describe(config::Schema<Config>& s) {
   s.field("stop_grace", &Config::stop_grace, "Between SIGTERM and SIGKILL when a job is stopped.");
   s.field("log_retention", &Config::log_retention, "Logs of finished jobs are deleted this long after they end.")
       .min(1);
+  s.field("secrets_dir", &Config::secrets_dir,
+          "Where jobs' secret files (secret:KEY:/path volumes) are written, under <node-id>/<job-id>/ (0700),\n"
+          "and bind-mounted read-only from; removed when the job's attempt ends. Keep it on a tmpfs so secret\n"
+          "values never reach a disk (neurod warns at start when it is not).")
+      .non_empty();
   s.field("docker", &Config::docker, "The docker runtime.");
   s.field("process", &Config::process, "The process runtime.");
   s.field("capacity", &Config::capacity, "What jobs may use on this node (the scheduler's capacity).");
@@ -112,6 +119,11 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
   logs_ = std::make_unique<LogStore>(dir / "logs");
   EventSink sink = [this](const Event& e) { deliver(e); };
 
+  if (auto problem = not_in_memory(config.secrets_dir))
+    spdlog::warn("executor: modules.executor.secrets_dir: {}: jobs' secret files would be written to a disk; set it to a "
+                 "directory on a tmpfs (such as /dev/shm/neurod-secrets or /run/neurod/secrets)",
+                 *problem);
+
   std::string runtime = config.runtime;
   std::string socket = config.docker.socket;
   if (runtime == "auto") {
@@ -134,6 +146,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
     o.pull_timeout = config.docker.pull_timeout;
     for (const auto& r : config.docker.registries) o.registry_auths.push_back({r.server, r.username, r.password});
     o.node_id = node_id_;
+    o.secrets_dir = config.secrets_dir;
     runner_ = make_docker_runner(o, *logs_, sink);
   } else {
     ProcessOptions o;
@@ -142,6 +155,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
     o.cgroup_parent = config.process.cgroup_parent;
     o.pids_limit = config.process.pids_limit;
     o.node_id = node_id_;
+    o.secrets_dir = config.secrets_dir;
     runner_ = make_process_runner(o, *logs_, sink);
   }
   spdlog::info("executor: runtime {}: {}; capacity {} CPU, {} memory, {} GPU ({})", runner_->kind(),

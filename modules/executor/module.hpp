@@ -56,6 +56,7 @@ struct Config {
   std::string runtime = "auto";  // auto | docker | process
   Duration stop_grace = std::chrono::seconds(10);
   Duration log_retention = std::chrono::hours(24 * 30);
+  std::string secrets_dir = "/dev/shm/neurod-secrets";
   DockerConfig docker;
   ProcessConfig process;
   CapacityConfig capacity;

@@ -25,6 +25,7 @@
 #include "modules/executor/cgroups.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "modules/executor/secret_files.hpp"
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
@@ -52,6 +53,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -340,11 +342,44 @@ struct CannotRun {
   std::string message;
 };
 
+// Binds the host directory `dir` read-only at the same place. A mount target inside it
+// that the host lacks (a secret file at /etc/key, a volume at /opt/data) would need its
+// mount point made inside that read-only bind: bwrap fails there (EROFS), and a writable
+// bind would get it made on the host. So then the directory is a directory of the
+// sandbox's own root instead, with each host entry bound into it, and so on down the
+// target's path: the mount point is made in the sandbox, the rest looks the same.
+void bind_host_dir(const std::string& dir, const std::vector<std::string>& targets, std::vector<std::string>& a) {
+  bool expand = std::any_of(targets.begin(), targets.end(), [&](const std::string& t) {
+    std::error_code ec;
+    return t != dir && under(t, dir) && !fs::exists(fs::symlink_status(t, ec));
+  });
+  if (!expand) {
+    a.insert(a.end(), {"--ro-bind", dir, dir});
+    return;
+  }
+  a.insert(a.end(), {"--dir", dir});
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    auto path = dir + "/" + name;
+    auto st = fs::symlink_status(path, ec);
+    if (ec) continue;
+    if (fs::is_symlink(st))
+      a.insert(a.end(), {"--symlink", read_link(path), path});
+    else if (fs::is_directory(st))
+      bind_host_dir(path, targets, a);
+    else
+      a.insert(a.end(), {"--ro-bind-try", path, path});
+  }
+}
+
 // Host directories every job sees read-only: the OS and its software (/usr, /opt), its
 // configuration (/etc, with the password hashes and neurod's own configuration hidden),
 // /sys (CPU topology, GPUs), and systemd-resolved's directory that /etc/resolv.conf may
-// point into.
-void system_args(bool root, std::vector<std::string>& a) {
+// point into. `targets`: the job's mount targets (see bind_host_dir).
+void system_args(bool root, std::vector<std::string>& a, const std::vector<std::string>& targets = {}) {
   // No cgroup namespace: with the host's /sys, the job finds its own limits through its real
   // cgroup path in /proc/self/cgroup (as the JVM, Go and PyTorch look for them).
   a.insert(a.end(), {"--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts"});
@@ -360,7 +395,7 @@ void system_args(bool root, std::vector<std::string>& a) {
   } else {
     a.push_back("--unshare-user");  // unprivileged namespaces: the job keeps neurod's uid
   }
-  a.insert(a.end(), {"--ro-bind", "/usr", "/usr"});
+  bind_host_dir("/usr", targets, a);
   for (const char* d : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
     std::error_code ec;
     auto st = fs::symlink_status(d, ec);
@@ -368,10 +403,11 @@ void system_args(bool root, std::vector<std::string>& a) {
     if (fs::is_symlink(st))
       a.insert(a.end(), {"--symlink", read_link(d), d});
     else if (fs::is_directory(st))
-      a.insert(a.end(), {"--ro-bind", d, d});
+      bind_host_dir(d, targets, a);
   }
-  for (const char* d : {"/opt", "/etc", "/sys", "/run/systemd/resolve"})
-    if (fs::is_directory(d)) a.insert(a.end(), {"--ro-bind", d, d});
+  for (const char* d : {"/opt", "/etc", "/run/systemd/resolve"})
+    if (fs::is_directory(d)) bind_host_dir(d, targets, a);
+  if (fs::is_directory("/sys")) a.insert(a.end(), {"--ro-bind", "/sys", "/sys"});
   for (const char* f : {"/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-"})
     if (fs::exists(f)) a.insert(a.end(), {"--ro-bind", "/dev/null", f});
   if (fs::is_directory("/etc/neurod")) a.insert(a.end(), {"--tmpfs", "/etc/neurod"});
@@ -392,10 +428,27 @@ struct Launch {
   std::string env_args;                 // NUL-separated --clearenv, --setenv K V... for --args
 };
 
-Launch sandbox_for(const LaunchSpec& spec, const fs::path& dir, bool root) {
+// `secret_mounts`: the job's secret files on the host (SecretFiles::materialise), bound
+// read-only at their targets.
+Launch sandbox_for(const LaunchSpec& spec, const fs::path& dir, bool root, const std::vector<Mount>& secret_mounts) {
   Launch out;
   auto& a = out.bwrap_args;
-  system_args(root, a);
+  if (auto bad = check_targets(spec)) throw CannotRun{*bad};
+  // All of them, parents before children (bwrap mounts in order); check_targets() keeps
+  // secret files out of the volumes, so they sort among them safely.
+  auto mounts = spec.mounts;
+  mounts.insert(mounts.end(), secret_mounts.begin(), secret_mounts.end());
+  for (auto& m : mounts) {
+    while (m.target.size() > 1 && m.target.back() == '/') m.target.pop_back();
+    if (m.source.empty() || m.source.front() != '/')
+      throw CannotRun{"invalid mount source \"" + m.source + "\": it must be an absolute path"};
+    for (const char* p : {"/proc", "/sys"})
+      if (under(m.target, p)) throw CannotRun{"cannot mount a volume at " + m.target + ": " + p + " is the kernel's"};
+  }
+  std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
+  std::vector<std::string> targets;
+  for (const auto& m : mounts) targets.push_back(m.target);
+  system_args(root, a, targets);
   a.insert(a.end(), {"--hostname", spec.job_id.substr(0, 63)});
 
   if (spec.shm > 0) a.insert(a.end(), {"--size", std::to_string(spec.shm)});
@@ -416,20 +469,9 @@ Launch sandbox_for(const LaunchSpec& spec, const fs::path& dir, bool root) {
 
   a.insert(a.end(), {"--bind", (dir / "tmp").string(), "/tmp"});
 
-  // Mounts, parents before children (bwrap mounts in order).
-  auto mounts = spec.mounts;
-  for (const auto& m : mounts) {
-    if (m.target.empty() || m.target.front() != '/' || m.target.find("/../") != std::string::npos ||
-        m.target.ends_with("/.."))
-      throw CannotRun{"invalid mount target \"" + m.target + "\": it must be an absolute path"};
-    if (m.source.empty() || m.source.front() != '/')
-      throw CannotRun{"invalid mount source \"" + m.source + "\": it must be an absolute path"};
-  }
-  std::stable_sort(mounts.begin(), mounts.end(), [](const Mount& x, const Mount& y) { return x.target < y.target; });
-  for (const auto& m : mounts) a.insert(a.end(), {m.read_only ? "--ro-bind" : "--bind", m.source, m.target});
-
   // The working directory: inside a mount or a system path it must exist; under /tmp it is
   // made there; anywhere else it is the run dir's work/ (on disk, kept until remove()).
+  // Before the mounts, which may lie inside it.
   std::string wd = spec.working_dir.empty() ? "/" : spec.working_dir;
   if (wd.front() != '/') throw CannotRun{"invalid working directory \"" + wd + "\": it must be an absolute path"};
   while (wd.size() > 1 && wd.back() == '/') wd.pop_back();
@@ -442,6 +484,8 @@ Launch sandbox_for(const LaunchSpec& spec, const fs::path& dir, bool root) {
     fs::create_directories(dir / "work");
     a.insert(a.end(), {"--bind", (dir / "work").string(), wd});
   }
+
+  for (const auto& m : mounts) a.insert(a.end(), {m.read_only ? "--ro-bind" : "--bind", m.source, m.target});
   // Everything else on the sandbox's root stays read-only (it is RAM, and not the job's).
   a.insert(a.end(), {"--remount-ro", "/", "--chdir", wd, "--json-status-fd", "3"});
 
@@ -569,7 +613,11 @@ void spawn_supervisor(const fs::path& dir, const std::vector<std::string>& argv,
 class ProcessRunner final : public Runner {
  public:
   ProcessRunner(const ProcessOptions& options, LogStore& logs, EventSink sink)
-      : options_(options), logs_(logs), sink_(std::move(sink)), cgroups_(options.cgroup_parent) {
+      : options_(options),
+        logs_(logs),
+        sink_(std::move(sink)),
+        cgroups_(options.cgroup_parent),
+        secrets_(options.secrets_dir, options.node_id) {
     if (options_.run_dir.empty())
       throw Error(errc::unavailable, "the process runtime needs a run directory (modules.executor data dir)");
     run_dir_ = fs::absolute(options_.run_dir);
@@ -681,9 +729,17 @@ class ProcessRunner final : public Runner {
 
       Launch sandbox;
       try {
-        sandbox = sandbox_for(spec, dir, root_);
+        std::vector<Mount> secret_mounts;
+        if (auto bad = check_targets(spec)) throw CannotRun{*bad};
+        try {
+          secret_mounts = secrets_.materialise(spec.job_id, spec.secret_files);
+        } catch (const Error& e) {
+          throw CannotRun{std::string("cannot write the job's secret files: ") + e.what()};
+        }
+        sandbox = sandbox_for(spec, dir, root_, secret_mounts);
       } catch (const CannotRun& e) {
         destroy(dir, {});
+        secrets_.remove(spec.job_id);
         return fail(e.message);
       }
 
@@ -745,6 +801,7 @@ class ProcessRunner final : public Runner {
     } catch (const std::exception& e) {
       error("process runner: cannot start job {}: {}", spec.job_id, e.what());
       destroy(dir, cgroup_dirs);
+      secrets_.remove(spec.job_id);
       return fail(std::string("cannot start the job: ") + e.what());
     }
 
@@ -789,6 +846,7 @@ class ProcessRunner final : public Runner {
     }
     auto dir = run_dir_ / job_id;
     destroy(dir, job ? job->cgroups : cgroups_of(dir));
+    secrets_.remove(job_id);
   }
 
   void adopt(const std::vector<Known>& expected) override {
@@ -828,6 +886,14 @@ class ProcessRunner final : public Runner {
           leftovers.emplace_back(dir, job->cgroups);
         }
       }
+      // Secret files of jobs nobody expects go now (orphans keep what is mounted already);
+      // those of expected attempts go when they end.
+      std::set<std::string> keep;
+      for (const auto& [id, job] : jobs_)
+        if (!job->orphan) keep.insert(id);
+      for (const auto& k : expected) keep.insert(k.job_id);
+      for (const auto& id : secrets_.remove_except(keep))
+        info("process runner: removed the secret files of job {}: not expected here", id);
       for (const auto& k : expected) {
         auto it = jobs_.find(k.job_id);
         if (it != jobs_.end() && it->second->attempt == k.attempt && !it->second->orphan) continue;
@@ -979,6 +1045,8 @@ class ProcessRunner final : public Runner {
     if (!ended && job.stop_deadline) handle_stop(job, st);
     drain(job, ended);
     if (!ended) return;
+    // The attempt is over: its secrets leave the host before anyone hears it ended.
+    secrets_.remove(job.id);
     if (!job.orphan) events.push_back(outcome(job, st, exited));
     job.done = true;
     if (job.out_fd >= 0) {
@@ -1189,6 +1257,7 @@ class ProcessRunner final : public Runner {
   LogStore& logs_;
   EventSink sink_;
   cgroups::Manager cgroups_;
+  SecretFiles secrets_;
   fs::path run_dir_;
   std::string bwrap_;
   std::string version_;

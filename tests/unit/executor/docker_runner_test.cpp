@@ -6,6 +6,7 @@
 #include "modules/executor/docker_api.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "modules/executor/secret_files.hpp"
 #include "unit/executor/runner_support.hpp"
 #include "support/temp_dir.hpp"
 
@@ -86,9 +87,11 @@ struct Fixture {
     o.pids_limit = 512;
     o.pull_timeout = 30s;
     o.node_id = node;
+    o.secrets_dir = (tmp / "secrets").string();
     return o;
   }
   std::unique_ptr<Runner> make(Recorder& r) { return neurod::executor::make_docker_runner(options(), logs, r.sink()); }
+  fs::path secrets_of(const std::string& id) const { return tmp / "secrets" / node / id; }
 
   LaunchSpec sh(const std::string& script) {
     LaunchSpec s;
@@ -620,4 +623,89 @@ TEST_CASE("docker runner: adopt starts a container that was created but never st
   REQUIRE(events.size() == 2);
   CHECK(events[0].kind == Event::Kind::running);
   CHECK(f.lines(job_id) == std::vector<std::string>{"late start"});
+}
+
+TEST_CASE("docker runner: secret files are read-only at their targets, 0444 in a 0700 dir, gone when the attempt ends") {
+  Fixture f;
+  fs::create_directories(f.tmp / "out");
+  std::string value = unique("s3cr3t-file");
+  // The test image has no /etc and no /var: the engine makes the parents.
+  auto s = f.sh(
+      "wc -c < /etc/key; cat /var/secrets/token; echo; stat -c %a /etc/key; "
+      "echo x 2>/dev/null > /etc/key || echo ro; cp /etc/key /out/key-copy; echo ready; sleep 30");
+  s.secret_files = {{"/etc/key", value}, {"/var/secrets/token", "tok"}};
+  s.mounts = {{(f.tmp / "out").string(), "/out", false}};
+  f.runner->launch(s);
+  REQUIRE(eventually(
+      [&] {
+        auto l = f.lines(s.job_id);
+        return !l.empty() && l.back() == "ready";
+      },
+      20s));
+  std::string lines;
+  for (const auto& l : f.lines(s.job_id)) lines += (lines.empty() ? "" : " ") + l;
+  CHECK(lines == std::to_string(value.size()) + " tok 444 ro ready");
+  auto dir = f.secrets_of(s.job_id);
+  CHECK((fs::status(dir).permissions() & fs::perms::all) == fs::perms::owner_all);
+  REQUIRE(fs::exists(dir / "0"));
+  CHECK((fs::status(dir / "0").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read));
+  std::ifstream copy(f.tmp / "out" / "key-copy");
+  std::string copied;
+  std::getline(copy, copied);
+  CHECK(copied == value);
+  auto info = f.inspect(s.job_id);
+  REQUIRE(info);
+  int read_only = 0;
+  for (const auto& m : (*info)["Mounts"])
+    if (m.value("Destination", "") == "/etc/key" || m.value("Destination", "") == "/var/secrets/token")
+      read_only += m.value("RW", true) ? 0 : 1;
+  CHECK(read_only == 2);
+
+  f.runner->stop(s.job_id, 1s);
+  CHECK(f.exited(s.job_id).reason == "Killed");
+  CHECK_FALSE(fs::exists(dir));
+
+  // remove() takes the files of a job that still runs.
+  auto running = f.sh("echo up; sleep 30");
+  running.secret_files = {{"/k", "v"}};
+  f.runner->launch(running);
+  REQUIRE(f.rec.wait(running.job_id, Event::Kind::running, 20s));
+  REQUIRE(fs::exists(f.secrets_of(running.job_id)));
+  f.runner->remove(running.job_id);
+  CHECK_FALSE(fs::exists(f.secrets_of(running.job_id)));
+
+  // A secret inside a volume is refused before anything is made.
+  auto inside = f.sh("true");
+  inside.mounts = {{(f.tmp / "out").string(), "/out", false}};
+  inside.secret_files = {{"/out/key", "v"}};
+  f.runner->launch(inside);
+  auto e = f.exited(inside.job_id);
+  CHECK(e.reason == "ContainerCannotRun");
+  CHECK(e.message.find("inside the volume at /out") != std::string::npos);
+  CHECK_FALSE(fs::exists(f.tmp / "out" / "key"));
+  CHECK_FALSE(f.inspect(inside.job_id));
+}
+
+TEST_CASE("docker runner: adopt removes the secret files of jobs nobody expects and keeps the others'") {
+  Fixture f;
+  auto kept = f.sh("echo up; sleep 30");
+  kept.secret_files = {{"/k", "v"}};
+  f.runner->launch(kept);
+  REQUIRE(f.rec.wait(kept.job_id, Event::Kind::running, 20s));
+  f.runner.reset();
+  {
+    neurod::executor::SecretFiles stray(f.tmp / "secrets", f.node);
+    stray.materialise("job-stray", {{"/k", "v"}});
+  }
+  Recorder rec;
+  f.runner = f.make(rec);
+  f.runner->adopt({{kept.job_id, 0}});
+  CHECK_FALSE(fs::exists(f.secrets_of("job-stray")));
+  CHECK(fs::exists(f.secrets_of(kept.job_id) / "0"));
+  REQUIRE(rec.wait(kept.job_id, Event::Kind::running));
+  f.runner->stop(kept.job_id, 1s);
+  REQUIRE(rec.wait(kept.job_id, Event::Kind::exited));
+  CHECK_FALSE(fs::exists(f.secrets_of(kept.job_id)));
+  f.runner.reset();  // before `rec` goes
 }

@@ -4,6 +4,7 @@
 #include "modules/executor/cgroups.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "modules/executor/secret_files.hpp"
 #include "unit/executor/runner_support.hpp"
 #include "support/temp_dir.hpp"
 
@@ -68,10 +69,13 @@ struct Fixture {
     o.run_dir = (tmp / "run").string();
     o.cgroup_parent = parent;
     o.pids_limit = 256;
+    o.node_id = "node-test";
+    o.secrets_dir = (tmp / "secrets").string();
     return o;
   }
   std::unique_ptr<Runner> make(Recorder& r) { return neurod::executor::make_process_runner(options(), logs, r.sink()); }
   fs::path run_dir(const std::string& id) const { return tmp / "run" / id; }
+  fs::path secrets_of(const std::string& id) const { return tmp / "secrets" / "node-test" / id; }
 
   LaunchSpec spec(std::vector<std::string> command) {
     LaunchSpec s;
@@ -100,6 +104,12 @@ struct Fixture {
     return *e;
   }
 };
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : " ") + l;
+  return out;
+}
 
 bool cgroups_available(const std::string& parent) {
   neurod::executor::cgroups::Manager m(parent);
@@ -551,4 +561,95 @@ TEST_CASE("process runner: without cgroups jobs still run, and their log says th
   CHECK(lines[1] == "hello");
   runner->remove(s.job_id);
   CHECK_FALSE(fs::exists(tmp / "run" / s.job_id));
+}
+
+TEST_CASE("process runner: secret files are read-only at their targets, 0444 in a 0700 dir, gone when the attempt ends") {
+  Fixture f;
+  std::string value = unique("s3cr3t-file");
+  // /etc/…: a read-only host directory that lacks the file; /var/neurod-test/…: a parent
+  // the host lacks; /out/key-copy: a read-write volume beside them.
+  fs::create_directories(f.tmp / "out");
+  auto s = f.sh(
+      "wc -c < /etc/neurod-test-key; cat /var/neurod-test/secrets/token; echo; stat -c %a /etc/neurod-test-key; "
+      "echo x 2>/dev/null > /etc/neurod-test-key || echo ro; test -s /etc/passwd && echo etc-intact; "
+      "cp /etc/neurod-test-key /out/key-copy; echo ready; sleep 30");
+  s.secret_files = {{"/etc/neurod-test-key", value}, {"/var/neurod-test/secrets/token", "tok"}};
+  s.mounts.push_back({(f.tmp / "out").string(), "/out", false});
+  f.launch(s);
+  REQUIRE(eventually([&] {
+    auto l = f.lines(s.job_id);
+    return !l.empty() && l.back() == "ready";
+  }));
+  CHECK(joined(f.lines(s.job_id)) == std::to_string(value.size()) + " tok 444 ro etc-intact ready");
+  auto dir = f.secrets_of(s.job_id);
+  CHECK((fs::status(dir).permissions() & fs::perms::all) == fs::perms::owner_all);
+  REQUIRE(fs::exists(dir / "0"));
+  CHECK((fs::status(dir / "0").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read));
+  CHECK(slurp(f.tmp / "out" / "key-copy") == value);
+  // Nothing was made on the host, and the value is in no file of the run dir.
+  CHECK_FALSE(fs::exists("/etc/neurod-test-key"));
+  CHECK_FALSE(fs::exists("/var/neurod-test"));
+  for (const auto& entry : fs::recursive_directory_iterator(f.run_dir(s.job_id)))
+    if (entry.is_regular_file()) CHECK(slurp(entry.path()).find(value) == std::string::npos);
+
+  f.runner->stop(s.job_id, 1s);
+  CHECK(f.exited(s.job_id).reason == "Killed");
+  CHECK_FALSE(fs::exists(dir));
+
+  // A job that ends on its own loses its files too; remove() takes those of a running one.
+  auto done = f.sh("cat /k");
+  done.secret_files = {{"/k", "v"}};
+  f.launch(done);
+  CHECK(f.exited(done.job_id).reason == "Completed");
+  CHECK(f.lines(done.job_id) == std::vector<std::string>{"v"});
+  CHECK_FALSE(fs::exists(f.secrets_of(done.job_id)));
+
+  auto running = f.sh("echo up; sleep 30");
+  running.secret_files = {{"/k", "v"}};
+  f.launch(running);
+  REQUIRE(eventually([&] { return !f.lines(running.job_id).empty(); }));
+  REQUIRE(fs::exists(f.secrets_of(running.job_id)));
+  f.runner->remove(running.job_id);
+  CHECK_FALSE(fs::exists(f.secrets_of(running.job_id)));
+}
+
+TEST_CASE("process runner: a secret file inside a volume is ContainerCannotRun, and nothing is left") {
+  Fixture f;
+  fs::create_directories(f.tmp / "data");
+  auto s = f.sh("true");
+  s.mounts.push_back({(f.tmp / "data").string(), "/data", false});
+  s.secret_files = {{"/data/key", "v"}};
+  f.launch(s);
+  auto e = f.exited(s.job_id);
+  CHECK(e.reason == "ContainerCannotRun");
+  CHECK(e.message == "the secret file /data/key is inside the volume at /data: put it elsewhere");
+  CHECK_FALSE(fs::exists(f.tmp / "data" / "key"));
+  CHECK_FALSE(fs::exists(f.secrets_of(s.job_id)));
+}
+
+TEST_CASE("process runner: adopt removes the secret files of jobs nobody expects and keeps the others'") {
+  Fixture f;
+  auto kept = f.sh("echo up; sleep 30");
+  kept.secret_files = {{"/k", "v"}};
+  f.launch(kept);
+  REQUIRE(eventually([&] { return !f.lines(kept.job_id).empty(); }));
+  f.runner->shutdown();
+  f.runner.reset();
+  // A launch that died after writing its secrets but before its run dir.
+  {
+    neurod::executor::SecretFiles stray(f.tmp / "secrets", "node-test");
+    stray.materialise("job-stray", {{"/k", "v"}});
+  }
+  REQUIRE(fs::exists(f.secrets_of("job-stray")));
+  Recorder rec;
+  f.runner = f.make(rec);
+  f.runner->adopt({{kept.job_id, 0}});
+  CHECK_FALSE(fs::exists(f.secrets_of("job-stray")));
+  CHECK(fs::exists(f.secrets_of(kept.job_id) / "0"));
+  REQUIRE(rec.wait(kept.job_id, Event::Kind::running));
+  f.runner->stop(kept.job_id, 1s);
+  REQUIRE(rec.wait(kept.job_id, Event::Kind::exited));
+  CHECK_FALSE(fs::exists(f.secrets_of(kept.job_id)));
+  f.runner.reset();  // before `rec` goes
 }
