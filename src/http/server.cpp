@@ -659,6 +659,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     };
 
     std::optional<Response> failure;  // co_await is not allowed inside a catch block
+    std::exception_ptr failure_from_sink;
     try {
       auto method = to_method(hdr.method());
       if (!method)
@@ -736,6 +737,12 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
                                      (declared ? std::to_string(*declared) + " bytes" : std::string("too large")) +
                                      "; the limit for this endpoint is " + std::to_string(limit) + " bytes");
       }
+      // A sink route decides whether it takes the body before the client sends it.
+      if (opts.body == BodyKind::sink && !body_consumed) {
+        const auto* factory = &opts.sink;
+        x.req.sink = co_await on_pool<std::shared_ptr<BodySink>>([factory, &x] { return (*factory)(x.req); });
+        if (!x.req.sink) throw Error(errc::internal, "the upload sink was not created");
+      }
       if (!body_consumed && iequals(hdr[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
         co_await write_message(cont);
@@ -745,7 +752,52 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       auto body_timeout = opts.timeout.count() ? opts.timeout : options.request_timeout;
       if (!body_consumed) {
         conn->arm(body_timeout);
-        if (opts.body == BodyKind::file) {
+        if (opts.body == BodyKind::sink) {
+          // Pieces of up to 1 MiB go to the sink on the pool: few hops, and the disk
+          // write never blocks an I/O thread.
+          bhttp::request_parser<bhttp::buffer_body> p(std::move(header_parser));
+          p.body_limit(limit);
+          std::vector<char> piece(1 << 20);
+          BodySink* sink = x.req.sink.get();
+          bool refused = false;
+          while (!p.is_done()) {
+            p.get().body().data = piece.data();
+            p.get().body().size = piece.size();
+            co_await bhttp::async_read(stream, buffer, p, asio::redirect_error(use_awaitable, ec));
+            if (ec == bhttp::error::need_buffer) ec = {};
+            std::size_t n = piece.size() - p.get().body().size;
+            if (n > 0) {
+              x.req.body_size += n;
+              const char* data = piece.data();
+              try {
+                co_await on_pool<bool>([sink, data, n] {
+                  sink->write(data, n);
+                  return true;
+                });
+              } catch (...) {
+                refused = true;
+                failure_from_sink = std::current_exception();
+              }
+              if (refused) break;
+            }
+            if (ec) break;
+          }
+          if (refused) {
+            x.keep_alive = false;  // the rest of the body stays unread
+            co_await on_pool<bool>([sink] {
+              sink->aborted();
+              return true;
+            });
+            body_consumed = true;
+            std::rethrow_exception(failure_from_sink);
+          }
+          if (ec) {
+            co_await on_pool<bool>([sink] {
+              sink->aborted();
+              return true;
+            });
+          }
+        } else if (opts.body == BodyKind::file) {
           bhttp::request_parser<bhttp::file_body> p(std::move(header_parser));
           p.body_limit(limit);
           auto dir = options.temp_dir.empty() ? std::filesystem::temp_directory_path() : options.temp_dir;
@@ -841,16 +893,16 @@ namespace neurod::http {
 template <class Stream, class X>
 awaitable<bool> Server::Impl::send_file(Stream& stream, X& x, Response r, const std::shared_ptr<Conn>& conn,
                                         boost::system::error_code& ec) {
-  int fd = ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) ::close(fd);
-    throw Error(errc::not_found, "file not found");
-  }
+  // Either the handler's open descriptor (it keeps ownership) or the file opened here.
+  int fd = r.file_fd ? *r.file_fd : ::open(r.file.c_str(), O_RDONLY | O_CLOEXEC);
   struct Fd {
     int fd;
-    ~Fd() { ::close(fd); }
-  } guard{fd};
+    ~Fd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } guard{r.file_fd ? -1 : fd};
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(errc::not_found, "file not found");
   std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
   std::uint64_t offset = 0, length = size;
   int status = r.status;

@@ -1,5 +1,7 @@
 #include "http/types.hpp"
 
+#include <unistd.h>
+
 #include <strings.h>
 
 #include <thread>
@@ -111,6 +113,17 @@ Response Response::from_file(std::filesystem::path path, std::string content_typ
   Response r;
   r.kind = Kind::file;
   r.file = std::move(path);
+  r.headers.set("Content-Type", std::move(content_type));
+  return r;
+}
+
+Response Response::from_fd(int fd, std::string content_type) {
+  Response r;
+  r.kind = Kind::file;
+  r.file_fd = std::shared_ptr<int>(new int(fd), [](int* p) {
+    if (*p >= 0) ::close(*p);
+    delete p;
+  });
   r.headers.set("Content-Type", std::move(content_type));
   return r;
 }

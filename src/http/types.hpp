@@ -66,6 +66,7 @@ class Request {
   std::string body;                    // BodyKind::memory
   std::filesystem::path body_file;     // BodyKind::file: a temp file the server deletes afterwards
   std::uint64_t body_size = 0;
+  std::shared_ptr<class BodySink> sink;  // BodyKind::sink: what the route's sink factory made
 
   // The path parameter; throws Error(internal) if the route has no such parameter.
   const std::string& param(std::string_view name) const;
@@ -98,6 +99,21 @@ class StreamSource {
   virtual void cancel() {}  // the client disconnected or the server is draining
 };
 
+// BodyKind::sink: a route that consumes its body as it arrives (a storage upload written
+// straight to its destination's temp file). The route's SinkFactory runs on the blocking
+// pool after authentication and before any body byte is read (and before `100 Continue`),
+// so it can refuse the request (throw Error) without the body being sent. The server then
+// hands it the body piece by piece, in order, on the blocking pool; write() may throw Error
+// to refuse the rest (the server answers that error and closes the connection). When the
+// whole body arrived the route's handler runs with Request::sink set; when the client went
+// away or the body was cut off, aborted() is called instead and no handler runs.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual void write(const char* data, std::size_t size) = 0;
+  virtual void aborted() noexcept {}
+};
+
 class Response {
  public:
   enum class Kind { memory, file, stream };
@@ -107,6 +123,9 @@ class Response {
   Kind kind = Kind::memory;
   std::string body;                              // Kind::memory
   std::filesystem::path file;                    // Kind::file (Range and HEAD handled by the server)
+  // Kind::file: an open descriptor read instead of opening `file` (the handler resolved the
+  // path safely and holds it open, so nothing can swap the file in between). Closed by its deleter.
+  std::shared_ptr<int> file_fd;
   std::shared_ptr<StreamSource> stream_source;   // Kind::stream (chunked)
 
   static Response json(const nlohmann::json& value, int status = 200);
@@ -114,6 +133,8 @@ class Response {
                        std::string content_type = "text/plain; charset=utf-8");
   static Response no_content();
   static Response from_file(std::filesystem::path path, std::string content_type = "application/octet-stream");
+  // Takes ownership of fd (closed when the response is done).
+  static Response from_fd(int fd, std::string content_type = "application/octet-stream");
   static Response stream(std::string content_type, std::shared_ptr<StreamSource> source);
   // A finite stream produced by a function on the blocking pool (e.g. an ndjson list).
   static Response stream(std::string content_type, std::function<void(StreamWriter&)> producer);
@@ -137,12 +158,15 @@ struct WebSocketHandler {
   std::string subprotocol;  // echoed in Sec-WebSocket-Protocol when not empty
 };
 
-enum class BodyKind { none, memory, file };
+enum class BodyKind { none, memory, file, sink };
 enum class Exec { pool, io };  // io: trivial handlers that never block may run on the I/O thread
 
 struct RouteOptions {
   bool public_route = false;     // true: no authentication needed. Default: authenticated.
   BodyKind body = BodyKind::memory;
+  // BodyKind::sink only: makes the sink for each request (see BodySink). Declared here
+  // rather than with Handler so that it lives in the frozen route table.
+  std::function<std::shared_ptr<BodySink>(Request&)> sink;
   std::uint64_t body_limit = 0;  // 0: the server's http.max_body_size
   Duration timeout{0};           // 0: the server's http.request_timeout
   Exec exec = Exec::pool;
@@ -153,6 +177,7 @@ struct RouteOptions {
 };
 
 using Handler = std::function<Response(Request&)>;
+using SinkFactory = std::function<std::shared_ptr<BodySink>(Request&)>;
 using WebSocketFactory = std::function<WebSocketHandler(Request&)>;
 // Returns the principal for valid credentials, nullopt when none were given;
 // throws Error(unauthenticated) for invalid ones. It runs on the I/O thread, before

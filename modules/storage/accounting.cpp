@@ -1,0 +1,106 @@
+#include "modules/storage/accounting.hpp"
+
+#include "core/errors.hpp"
+#include "core/units.hpp"
+#include "modules/auth/quotas.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace neurod::storage {
+
+namespace {
+constexpr auto kLimitTtl = std::chrono::seconds(5);
+auth::Subject subject(const std::string& project) { return {"project", project}; }
+}  // namespace
+
+Accounting::Entry& Accounting::entry(const std::string& project) {
+  auto& e = projects_[project];
+  auto now = std::chrono::steady_clock::now();
+  if (!quotas_) {
+    e.seeded = true;
+    return e;
+  }
+  if (!e.seeded) {
+    auto u = quotas_->usage(subject(project));
+    e.used = e.flushed = static_cast<std::int64_t>(u.storage_bytes);
+    e.seeded = true;
+  }
+  if (e.limit_at == std::chrono::steady_clock::time_point{} || now - e.limit_at > kLimitTtl) {
+    auto l = quotas_->limits(subject(project));
+    e.limit = l.storage_bytes ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *l.storage_bytes)))
+                              : std::nullopt;
+    e.limit_at = now;
+  }
+  return e;
+}
+
+void Accounting::reserve(const std::string& project, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  std::lock_guard lock(mu_);
+  auto& e = entry(project);
+  if (e.limit && static_cast<std::uint64_t>(std::max<std::int64_t>(0, e.used)) + bytes > *e.limit) {
+    auto left = *e.limit > static_cast<std::uint64_t>(std::max<std::int64_t>(0, e.used))
+                    ? *e.limit - static_cast<std::uint64_t>(e.used)
+                    : 0;
+    throw Error(errc::forbidden,
+                "project " + project + " is over its storage quota: this write needs " + format_size_human(bytes) +
+                    " but only " + format_size_human(left) + " of " + format_size_human(*e.limit) +
+                    " is left; delete files or ask an admin to raise the quota",
+                nlohmann::json{{"limit", *e.limit}, {"used", e.used}, {"needed", bytes}})
+        .with_code("quota_exceeded");
+  }
+  e.used += static_cast<std::int64_t>(bytes);
+}
+
+void Accounting::release(const std::string& project, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  std::lock_guard lock(mu_);
+  auto& e = projects_[project];
+  e.used = std::max<std::int64_t>(0, e.used - static_cast<std::int64_t>(bytes));
+}
+
+std::uint64_t Accounting::used(const std::string& project) {
+  std::lock_guard lock(mu_);
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(0, entry(project).used));
+}
+
+std::optional<std::uint64_t> Accounting::limit(const std::string& project) {
+  std::lock_guard lock(mu_);
+  return entry(project).limit;
+}
+
+void Accounting::set_used(const std::string& project, std::uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  auto& e = entry(project);
+  e.used = static_cast<std::int64_t>(bytes);
+}
+
+void Accounting::flush() {
+  if (!quotas_) return;
+  std::vector<std::pair<std::string, std::int64_t>> deltas;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, e] : projects_) {
+      if (!e.seeded || e.used == e.flushed) continue;
+      deltas.emplace_back(name, e.used - e.flushed);
+      e.flushed = e.used;
+    }
+  }
+  for (const auto& [name, d] : deltas) {
+    auth::Subject s = subject(name);
+    try {
+      if (d > 0)
+        quotas_->consume({&s, 1}, auth::Resource::storage_bytes, static_cast<double>(d));
+      else
+        quotas_->release({&s, 1}, auth::Resource::storage_bytes, static_cast<double>(-d));
+    } catch (const std::exception& ex) {
+      spdlog::warn("storage: could not record project {}'s usage: {}", name, ex.what());
+      std::lock_guard lock(mu_);
+      projects_[name].flushed -= d;  // try again next time
+    }
+  }
+}
+
+}  // namespace neurod::storage
