@@ -433,6 +433,31 @@ JobSpec parse_spec(const json& body, const std::vector<config::Preset>& presets,
     dv.read_only = get_bool(v, "read_only", true);
     s.disk_volumes.push_back(std::move(dv));
   }
+  // A secret file inside another volume would get its mount point made in that volume's
+  // host directory (or fail on a read-only one), and nothing can be mounted inside a file.
+  auto norm = [](const std::string& p) {
+    std::string out;
+    for (char c : p)
+      if (c != '/' || out.empty() || out.back() != '/') out += c;
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
+  };
+  auto inside = [](const std::string& a, const std::string& b) {
+    return a.size() > b.size() && a.compare(0, b.size(), b) == 0 && (b == "/" || a[b.size()] == '/');
+  };
+  std::vector<std::pair<std::string, std::string>> targets;  // normal path, what it is
+  for (const auto& v : s.volumes) targets.emplace_back(norm(v.dst_path), "the volume at " + norm(v.dst_path));
+  for (const auto& v : s.disk_volumes) targets.emplace_back(norm(v.dst_path), "the disk at " + norm(v.dst_path));
+  for (const auto& v : s.secret_volumes)
+    targets.emplace_back(norm(v.dst_path), "the secret file at " + norm(v.dst_path));
+  for (std::size_t i = 0; i < s.secret_volumes.size(); ++i) {
+    auto field = fmt::format("secret_volumes[{}].dst_path", i);
+    auto t = norm(s.secret_volumes[i].dst_path);
+    for (const auto& [o, what] : targets) {
+      if (inside(t, o)) bad(field, "must not be inside " + what + ": mount the secret file elsewhere");
+      if (inside(o, t)) bad(field, "is a file, and " + what + " would be inside it");
+    }
+  }
   return s;
 }
 

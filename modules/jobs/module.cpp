@@ -3,6 +3,8 @@
 #include "db/database.hpp"
 #include "modules/auth/module.hpp"
 #include "modules/executor/module.hpp"
+#include "modules/secrets/module.hpp"
+#include "modules/storage/module.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +45,17 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
   so.restart_backoff_min = config.restart_backoff;
   so.restart_backoff_max = config.restart_backoff_max;
   so.metering_interval = config.metering_interval;
+  // Volumes: through the storage and secrets modules when they run here (both are optional).
+  if (auto* base = ctx.find(storage::Module::kName)) {
+    auto* storage = &dynamic_cast<storage::Module&>(*base);
+    so.storage_mount = [storage](std::string_view uri, bool read_only) {
+      return storage->resolve_mount(uri, read_only);
+    };
+  }
+  if (auto* base = ctx.find(secrets::Module::kName)) {
+    auto* secrets = &dynamic_cast<secrets::Module&>(*base);
+    so.secret_value = [secrets](std::string_view uri) { return secrets->value(uri); };
+  }
   scheduler_ = std::make_unique<Scheduler>(ctx.db(), &authm.quotas(), ctx.events(), view, so);
 
   ServiceOptions opts;

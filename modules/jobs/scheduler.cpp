@@ -22,6 +22,19 @@ std::int64_t to_ms(executor::TimePoint t) {
 
 std::string cores(double c) { return fmt::format("{:g}", c); }
 
+// "secret://cluster/project/a/b" → {"project", "a/b"}.
+std::pair<std::string, std::string> project_and_path(std::string_view uri) {
+  auto scheme = uri.find("://");
+  if (scheme == std::string_view::npos) return {"", std::string(uri)};
+  auto rest = uri.substr(scheme + 3);
+  auto cluster = rest.find('/');
+  if (cluster == std::string_view::npos) return {"", ""};
+  rest.remove_prefix(cluster + 1);
+  auto project = rest.find('/');
+  if (project == std::string_view::npos) return {std::string(rest), ""};
+  return {std::string(rest.substr(0, project)), std::string(rest.substr(project + 1))};
+}
+
 std::vector<auth::Subject> subjects_of(const Job& job) {
   // A service account's usage counts against its owner (the part before the first '/').
   auto owner = job.owner.substr(0, job.owner.find('/'));
@@ -389,13 +402,6 @@ void Scheduler::admit(std::int64_t now) {
   for (Live* lp : waiting) {
     auto& l = *lp;
     const auto& spec = l.job.spec;
-    if (!spec.volumes.empty() || !spec.secret_volumes.empty() || !spec.disk_volumes.empty() ||
-        !spec.secret_env.empty()) {
-      stop_job(l, "ContainerCannotRun",
-               "storage, secret and disk volumes and secret env are not available on this node yet (they come with "
-               "the storage and secrets modules)");
-      continue;
-    }
     if (!exec_.runner) {
       wait(l, "no executor runs in this process: enable the compute role (roles: [control-plane, compute])");
       continue;
@@ -421,6 +427,13 @@ void Scheduler::admit(std::int64_t now) {
                          format_size_human(cap.memory > mem_used ? cap.memory - mem_used : 0));
       if (!cap.gpus.empty()) why += fmt::format(", {} GPU", cap.gpus.size() - gpus_used.size());
       wait(l, why);
+      continue;
+    }
+    // Volumes and secrets are resolved at every launch (a restart sees the secret's value
+    // of now); one that cannot be fails the job, as Kubernetes does.
+    auto resolved = resolve_volumes(l.job);
+    if (const auto* why = std::get_if<std::string>(&resolved)) {
+      stop_job(l, "CreateContainerConfigError", *why);
       continue;
     }
     if (quotas_) {
@@ -451,11 +464,60 @@ void Scheduler::admit(std::int64_t now) {
     gpus_used.insert(gpu_ids.begin(), gpu_ids.end());
     l.run.gpu_ids = gpu_ids;
     l.job.gpu_ids = gpu_ids;
-    launch(l);
+    launch(l, std::move(std::get<Resolved>(resolved)));
   }
 }
 
-void Scheduler::launch(Live& l) {
+std::variant<Scheduler::Resolved, std::string> Scheduler::resolve_volumes(const Job& job) const {
+  const auto& s = job.spec;
+  Resolved r;
+  if (!s.disk_volumes.empty()) {
+    const auto& d = s.disk_volumes.front();
+    return fmt::format("disk volumes are not supported yet ({} at {})", d.uri, d.dst_path);
+  }
+  for (const auto& v : s.volumes) {
+    if (!options_.storage_mount)
+      return fmt::format("storage volume {} at {}: the storage module is not enabled on this cluster", v.uri,
+                         v.dst_path);
+    try {
+      auto host = options_.storage_mount(v.uri, v.read_only);
+      r.mounts.push_back({host.string(), v.dst_path, v.read_only});
+    } catch (const std::exception& e) {
+      return fmt::format("storage volume {} at {}: {}", v.uri, v.dst_path, e.what());
+    }
+  }
+  // Messages name the secret, never its value.
+  auto value_of = [&](const std::string& uri, const std::string& use, std::string& value) -> std::optional<std::string> {
+    auto [project, key] = project_and_path(uri);
+    if (!options_.secret_value)
+      return fmt::format("secret {} ({}) cannot be read, needed for {}: the secrets module is not enabled on this cluster",
+                         key, uri, use);
+    std::optional<std::string> found;
+    try {
+      found = options_.secret_value(uri);
+    } catch (const std::exception& e) {
+      return fmt::format("secret {} ({}) cannot be read, needed for {}: {}", key, uri, use, e.what());
+    }
+    if (!found) return fmt::format("secret {} does not exist in project {} ({}), needed for {}", key, project, uri, use);
+    value = std::move(*found);
+    return std::nullopt;
+  };
+  for (const auto& [var, uri] : s.secret_env) {
+    std::string value;
+    if (auto why = value_of(uri, "the environment variable " + var, value)) return *why;
+    if (value.find('\0') != std::string::npos)
+      return fmt::format("secret {} contains a NUL byte, which an environment variable ({}) cannot hold", uri, var);
+    r.env.emplace_back(var, std::move(value));
+  }
+  for (const auto& v : s.secret_volumes) {
+    std::string value;
+    if (auto why = value_of(v.uri, "the file " + v.dst_path, value)) return *why;
+    r.secret_files.push_back({v.dst_path, std::move(value)});
+  }
+  return r;
+}
+
+void Scheduler::launch(Live& l, Resolved resolved) {
   l.run.launched = true;
   l.run.restart_at.reset();
   l.run.executor = std::string(exec_.runner->kind());
@@ -476,6 +538,9 @@ void Scheduler::launch(Live& l) {
   spec.entrypoint = s.entrypoint;
   spec.command = s.command;
   spec.env = job_env(l.job);
+  for (auto& kv : resolved.env) spec.env.push_back(std::move(kv));
+  spec.mounts = std::move(resolved.mounts);
+  spec.secret_files = std::move(resolved.secret_files);
   spec.working_dir = s.working_dir;
   spec.tty = s.tty;
   spec.cpu = s.resources.cpu;

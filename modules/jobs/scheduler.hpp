@@ -14,12 +14,14 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <stop_token>
 #include <thread>
+#include <variant>
 
 namespace neurod::db {
 class Database;
@@ -40,6 +42,12 @@ struct SchedulerOptions {
   Duration restart_backoff_max = std::chrono::minutes(5);
   Duration metering_interval = std::chrono::seconds(10);
   Duration tick = std::chrono::milliseconds(500);
+  // Volumes, resolved at each launch (README "Volumes"). The host path behind a canonical
+  // storage URI (storage::Module::resolve_mount: throws Error when it cannot be mounted),
+  // and a secret's value by its canonical URI (secrets::Module::value: nullopt when there
+  // is none). Unset: that module is not loaded, and jobs that need it fail.
+  std::function<std::filesystem::path(std::string_view uri, bool read_only)> storage_mount;
+  std::function<std::optional<std::string>(std::string_view uri)> secret_value;
 };
 
 // The executor in this process, when there is one.
@@ -112,7 +120,16 @@ class Scheduler {
   void save_run(Live& l);
   void finish_attempt(Live& l);  // the attempt left the executor: free what it held
   void stop_job(Live& l, const std::string& reason, const std::string& description);
-  void launch(Live& l);
+  // What a launch needs beyond the spec: volumes and secrets, resolved.
+  struct Resolved {
+    std::vector<executor::Mount> mounts;
+    std::vector<std::pair<std::string, std::string>> env;  // secret env
+    std::vector<executor::SecretFile> secret_files;
+  };
+  // Resolves the job's volumes and secrets now; on failure, why (CreateContainerConfigError),
+  // never with a secret's value in it.
+  std::variant<Resolved, std::string> resolve_volumes(const Job& job) const;
+  void launch(Live& l, Resolved resolved);
   void charge(Live& l, std::int64_t now);
 
   db::Database& db_;
