@@ -61,6 +61,13 @@ void Accounting::release(const std::string& project, std::uint64_t bytes) {
   e.used = std::max<std::int64_t>(0, e.used - static_cast<std::int64_t>(bytes));
 }
 
+void Accounting::adjust(const std::string& project, std::int64_t delta) {
+  if (delta == 0) return;
+  std::lock_guard lock(mu_);
+  auto& e = projects_[project];
+  e.used = std::max<std::int64_t>(0, e.used + delta);
+}
+
 std::uint64_t Accounting::used(const std::string& project) {
   std::lock_guard lock(mu_);
   return static_cast<std::uint64_t>(std::max<std::int64_t>(0, entry(project).used));

@@ -27,6 +27,8 @@ class Accounting {
   // Error(forbidden, code quota_exceeded) saying how much is left.
   void reserve(const std::string& project, std::uint64_t bytes);
   void release(const std::string& project, std::uint64_t bytes);
+  // Adds (or with a negative delta, removes) bytes that are already on disk: no check.
+  void adjust(const std::string& project, std::int64_t delta);
   // The bytes counted now (seeds from auth's stored usage on first use).
   std::uint64_t used(const std::string& project);
   std::optional<std::uint64_t> limit(const std::string& project);

@@ -139,7 +139,8 @@ Upload::~Upload() {
 namespace {
 // Fails early when the destination cannot take a file: it is a directory, or a part of
 // its parent path is a file.
-void check_destination(const Tree& tree, const StoragePath& p) {
+// Returns the size of the regular file there now (0: none).
+std::uint64_t check_destination(const Tree& tree, const StoragePath& p) {
   if (p.is_project_root()) fail(EISDIR, p, "cannot write a file");
   int fd = tree.open_raw(p, O_PATH);
   if (fd >= 0) {
@@ -147,21 +148,22 @@ void check_destination(const Tree& tree, const StoragePath& p) {
     ::fstat(fd, &st);
     ::close(fd);
     if (S_ISDIR(st.st_mode)) fail(EISDIR, p, "cannot write a file");
-    return;
+    return S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
   }
-  if (errno == ENOENT) return;  // the file (or some parents) will be made
+  if (errno == ENOENT) return 0;  // the file (or some parents) will be made
   fail(errno, p, "cannot write a file");
 }
 }  // namespace
 
 std::shared_ptr<Upload> Upload::create(const Tree& tree, Accounting& acct, StoragePath p,
                                        std::optional<std::uint64_t> declared) {
-  check_destination(tree, p);
+  auto old = check_destination(tree, p);
   std::shared_ptr<Upload> u(new Upload(tree, acct, std::move(p), Mode::create));
   u->declared_ = declared;
-  if (declared) {
-    acct.reserve(u->path_.project, *declared);
-    u->reserved_ = *declared;
+  u->credit_ = old;  // replacing a file needs quota only for the difference
+  if (declared && *declared > old) {
+    acct.reserve(u->path_.project, *declared - old);
+    u->reserved_ = *declared - old;
   }
   u->tmp_name_ = temp_name();
   int fd = ::openat(tree.tmp_fd(), u->tmp_name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -246,7 +248,7 @@ std::shared_ptr<Upload> Upload::patch(const Tree& tree, Accounting& acct, Storag
 
 void Upload::reserve_more(std::uint64_t upto) {
   // Bytes beyond the file's old end need quota (patch), as do chunked bodies (create).
-  std::uint64_t base = mode_ == Mode::patch ? total_ : 0;
+  std::uint64_t base = mode_ == Mode::patch ? total_ : credit_;
   std::uint64_t need = upto > base ? upto - base : 0;
   if (need <= reserved_) return;
   std::uint64_t step = std::max(need - reserved_, std::min<std::uint64_t>(kReserveStep, need));
@@ -269,7 +271,7 @@ void Upload::write(const char* data, std::size_t size) {
   }
 }
 
-void Upload::commit_into_place(int fd, int from_dir, const std::string& from_name) {
+std::uint64_t Upload::commit_into_place(int fd, int from_dir, const std::string& from_name) {
   if (::fsync(fd) != 0) fail(errno, path_, "cannot write");
   Fd parent = tree_.open_parent(path_, true);
   struct stat old {};
@@ -282,26 +284,28 @@ void Upload::commit_into_place(int fd, int from_dir, const std::string& from_nam
     ::fsync(dfd);
     ::close(dfd);
   }
-  if (had_old && S_ISREG(old.st_mode)) acct_.release(path_.project, static_cast<std::uint64_t>(old.st_size));
+  return had_old && S_ISREG(old.st_mode) ? static_cast<std::uint64_t>(old.st_size) : 0;
 }
 
 Upload::Result Upload::finish() {
   Result r;
   switch (mode_) {
     case Mode::create: {
-      commit_into_place(fd_.get(), tree_.tmp_fd(), tmp_name_);
+      auto old = commit_into_place(fd_.get(), tree_.tmp_fd(), tmp_name_);
       done_ = true;
       tmp_name_.clear();
-      acct_.release(path_.project, reserved_ > written_ ? reserved_ - written_ : 0);
+      // The project grew by written - old; reserved_ of that is counted already.
+      acct_.adjust(path_.project, static_cast<std::int64_t>(written_) - static_cast<std::int64_t>(old) -
+                                      static_cast<std::int64_t>(reserved_));
       r.offset = r.total = written_;
       return r;
     }
     case Mode::resume: {
       if (offset_ == total_) {
-        commit_into_place(fd_.get(), tree_.partial_fd(), key_);
+        auto old = commit_into_place(fd_.get(), tree_.partial_fd(), key_);
         ::unlinkat(tree_.partial_fd(), (key_ + ".json").c_str(), 0);
         done_ = true;
-        acct_.release(path_.project, reserved_ > written_ ? reserved_ - written_ : 0);
+        acct_.release(path_.project, old + (reserved_ > written_ ? reserved_ - written_ : 0));
         r.offset = r.total = total_;
         return r;
       }
@@ -350,8 +354,8 @@ void Upload::aborted() noexcept {
     switch (mode_) {
       case Mode::create:
         if (declared_ && written_ > 0) {
-          keep_as_partial();
-          acct_.release(path_.project, unused);
+          keep_as_partial();  // its bytes stay counted, beside the file it was to replace
+          acct_.adjust(path_.project, static_cast<std::int64_t>(written_) - static_cast<std::int64_t>(reserved_));
         } else {
           ::unlinkat(tree_.tmp_fd(), tmp_name_.c_str(), 0);
           acct_.release(path_.project, reserved_);

@@ -64,7 +64,8 @@ class Upload : public http::BodySink {
  private:
   Upload(const Tree& tree, Accounting& acct, StoragePath p, Mode mode);
   void reserve_more(std::uint64_t upto);
-  void commit_into_place(int fd, int from_dir, const std::string& from_name);
+  // Returns the size of the regular file it replaced (0: none).
+  std::uint64_t commit_into_place(int fd, int from_dir, const std::string& from_name);
   void keep_as_partial() noexcept;
 
   const Tree& tree_;
@@ -80,6 +81,7 @@ class Upload : public http::BodySink {
   std::uint64_t total_ = 0;   // resume: the whole file's size
   std::uint64_t written_ = 0;
   std::uint64_t reserved_ = 0;
+  std::uint64_t credit_ = 0;  // create: the size of the file it is expected to replace
   std::uint64_t synced_ = 0;  // bytes handed to writeback so far
   bool done_ = false;
 };

@@ -738,7 +738,7 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
                                      "; the limit for this endpoint is " + std::to_string(limit) + " bytes");
       }
       // A sink route decides whether it takes the body before the client sends it.
-      if (opts.body == BodyKind::sink && !body_consumed) {
+      if (opts.body == BodyKind::sink) {
         const auto* factory = &opts.sink;
         x.req.sink = co_await on_pool<std::shared_ptr<BodySink>>([factory, &x] { return (*factory)(x.req); });
         if (!x.req.sink) throw Error(errc::internal, "the upload sink was not created");
@@ -761,11 +761,16 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
           BodySink* sink = x.req.sink.get();
           bool refused = false;
           while (!p.is_done()) {
-            p.get().body().data = piece.data();
-            p.get().body().size = piece.size();
-            co_await bhttp::async_read(stream, buffer, p, asio::redirect_error(use_awaitable, ec));
-            if (ec == bhttp::error::need_buffer) ec = {};
-            std::size_t n = piece.size() - p.get().body().size;
+            // Gather at least a quarter of the piece (or the rest of the body) per hop.
+            std::size_t n = 0;
+            while (!p.is_done() && n < piece.size() / 4) {
+              p.get().body().data = piece.data() + n;
+              p.get().body().size = piece.size() - n;
+              co_await bhttp::async_read_some(stream, buffer, p, asio::redirect_error(use_awaitable, ec));
+              if (ec == bhttp::error::need_buffer) ec = {};
+              n = piece.size() - p.get().body().size;
+              if (ec) break;
+            }
             if (n > 0) {
               x.req.body_size += n;
               const char* data = piece.data();
