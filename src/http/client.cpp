@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <limits>
@@ -377,7 +378,9 @@ ClientResponse Client::upload(std::string_view method, std::string_view target,
   // Without Expect the header goes out with the first piece of the body, in one write: a
   // small file is one segment, not a header that Nagle's algorithm and a delayed ACK hold
   // back the body behind.
-  std::vector<char> buf(256 * 1024);
+  // Small bodies (most files of a big tree) get a small buffer.
+  constexpr std::uint64_t kPiece = 256 * 1024;
+  std::vector<char> buf(static_cast<std::size_t>(std::max<std::uint64_t>(1, std::min(kPiece, content_length.value_or(kPiece)))));
   std::uint64_t sent = 0;
   for (;;) {
     std::size_t want = buf.size();

@@ -367,13 +367,14 @@ def closing(test):
             test(tmp)
         except BaseException:
             for c in _clusters:
-                if c.d.url:
+                if getattr(c, "d", None) and c.d.url:
                     print(f"---- neurod log ({c.tmp}), last lines ----\n" + "\n".join(c.d.output().splitlines()[-40:]))
             raise
         finally:
             for c in _clusters:
                 try:
-                    c.close()
+                    if getattr(c, "d", None):
+                        c.close()
                 except Exception:
                     pass
             _clusters.clear()
