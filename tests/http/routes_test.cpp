@@ -81,6 +81,7 @@ const std::set<std::string> kSelfService = {
     "GET /api/v1/projects",         "POST /api/v1/projects",           "GET /api/v1/tokens",
     "POST /api/v1/tokens",          "GET /api/v1/service-accounts",    "POST /api/v1/service-accounts",
     "GET /api/v1/quota",            "GET /api/v1/audit",               "GET /api/v1/jobs",
+    "GET /api/v1/secrets",
 };
 
 struct Probe {
@@ -151,6 +152,11 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"PUT /api/v1/admin/quotas/{kind}/{name}", {"/api/v1/admin/quotas/users/mallory", {{"cpu_hours", 1e9}}}},
       {"DELETE /api/v1/admin/quotas/{kind}/{name}", {"/api/v1/admin/quotas/users/admin", nullptr}},
       {"GET /api/v1/audit", {"/api/v1/audit", nullptr}},
+      // A well-formed secret in somebody else's project, and reading or deleting theirs.
+      {"POST /api/v1/secrets", {"/api/v1/secrets", {{"key", "K"}, {"value", "dg=="}, {"project_name", "admin"}}}},
+      {"GET /api/v1/secrets", {"/api/v1/secrets?project_name=admin", nullptr}},
+      {"GET /api/v1/secrets/{key}", {"/api/v1/secrets/ADMIN_SECRET?project_name=admin", nullptr}},
+      {"DELETE /api/v1/secrets/{key}", {"/api/v1/secrets/ADMIN_SECRET?project_name=admin", nullptr}},
   };
 }
 
