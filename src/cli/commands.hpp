@@ -17,6 +17,7 @@ void register_config_commands(CLI::App& app, Context& ctx);
 void register_auth_commands(CLI::App& app, Context& ctx);
 void register_job_commands(CLI::App& app, Context& ctx);
 void register_acl_commands(CLI::App& app, Context& ctx);
+void register_secret_commands(CLI::App& app, Context& ctx);
 void register_admin_commands(CLI::App& app, Context& ctx);
 void register_storage_commands(CLI::App& app, Context& ctx);
 
@@ -28,6 +29,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_job_commands,     // run, ps, status, logs, kill, bump-life-span, job …
     register_storage_commands, // cp, ls, mkdir, mv, rm, storage …
     register_acl_commands,     // acl, role, project
+    register_secret_commands,  // secret add|ls|get|rm
     register_admin_commands,   // admin user|quota|audit
 };
 
