@@ -429,11 +429,10 @@ struct Launch {
 };
 
 // `secret_mounts`: the job's secret files on the host (SecretFiles::materialise), bound
-// read-only at their targets.
+// read-only at their targets. The caller has checked the targets (check_targets).
 Launch sandbox_for(const LaunchSpec& spec, const fs::path& dir, bool root, const std::vector<Mount>& secret_mounts) {
   Launch out;
   auto& a = out.bwrap_args;
-  if (auto bad = check_targets(spec)) throw CannotRun{*bad};
   // All of them, parents before children (bwrap mounts in order); check_targets() keeps
   // secret files out of the volumes, so they sort among them safely.
   auto mounts = spec.mounts;
