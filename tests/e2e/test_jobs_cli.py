@@ -613,6 +613,69 @@ def test_process_executor_flows(tmp):
         c.close()
 
 
+# --- volumes: storage and secrets in jobs ------------------------------------------------
+
+def volumes(tmp, runtime):
+    """The user story: data in storage (neuro cp), a secret (neuro secret add), and a job
+    that sees the data read-only, writes its output to storage and gets the secret as env
+    and as a file."""
+    c = Cluster(tmp, runtime, users=("alice", "bob"))
+    try:
+        alice = c.alice
+        img = "image:bb:1" if runtime == "docker" else "none"
+        local = os.path.join(tmp, "dataset")
+        os.makedirs(local)
+        for name, content in (("a.txt", "one\n"), ("b.txt", "two\n")):
+            with open(os.path.join(local, name), "w") as f:
+                f.write(content)
+        alice.neuro("cp", "-r", "-q", "-T", local, "storage:data")
+        value = f"wandb-{runtime}-{time.time_ns()}"
+        alice.neuro("secret", "add", "WANDB_KEY", "@-", input=value)
+        script = ('ls /data > /out/list; test "$WANDB_KEY" = "$(cat /etc/key)" && echo secret-ok; '
+                  'echo x 2>/dev/null > /data/x || echo data-read-only')
+        volumes = ["-v", "storage:data:/data:ro", "-e", "WANDB_KEY=secret:WANDB_KEY", "-v", "secret:WANDB_KEY:/etc/key"]
+
+        # As the story writes it, storage:out:/out is read-only (the default) and does not exist yet.
+        r = alice.neuro("run", *volumes, "-v", "storage:out:/out", img, "--", "sh", "-c", script, expect=None)
+        assert r.returncode != 0 and "CreateContainerConfigError" in r.stderr, (r.returncode, r.stdout, r.stderr)
+        assert "storage volume storage://e2e/alice/out at /out" in r.stderr, r.stderr
+        # Read-write, it is made and gets the list.
+        r = alice.neuro("run", "-n", "vols", *volumes, "-v", "storage:out:/out:rw", img, "--", "sh", "-c", script)
+        assert r.stdout == "secret-ok\ndata-read-only\n", r.stdout
+        assert alice.neuro("cp", "storage:out/list", "-").stdout == "a.txt\nb.txt\n"
+        assert open(os.path.join(c.d.data_dir, "storage", "alice", "out", "list")).read() == "a.txt\nb.txt\n"
+        # Now that it exists, read-only: the job runs and its write fails.
+        r = alice.neuro("run", *volumes, "-v", "storage:out:/out", img, "--", "sh", "-c", script)
+        assert "/out/list: Read-only file system" in r.stdout and "secret-ok" in r.stdout, r.stdout
+
+        j = alice.job("vols")
+        assert j["status"] == "succeeded", j
+        assert j["container"]["secret_env"] == {"WANDB_KEY": "secret://e2e/alice/WANDB_KEY"}, j["container"]
+        assert value not in json.dumps(j) and value not in c.d.output()
+        node = open(os.path.join(c.d.data_dir, "executor", "node-id")).read().strip()
+        assert not os.path.exists(os.path.join("/dev/shm/neurod-secrets", node, j["id"]))
+
+        # A secret that does not exist fails the job and says which.
+        r = alice.neuro("run", "-n", "nokey", "-e", "T=secret:NOPE", img, "--", "true", expect=None)
+        assert r.returncode != 0, r
+        j = alice.job("nokey")
+        assert j["status"] == "failed" and j["history"]["reason"] == "CreateContainerConfigError", j["history"]
+        assert "secret NOPE does not exist in project alice" in j["history"]["description"], j["history"]
+        # bob cannot mount alice's storage.
+        r = c.bob.neuro("run", "-v", "storage://e2e/alice/data:/data", img, "--", "true", expect=None)
+        assert r.returncode != 0 and "storage://e2e/alice/data" in r.stderr, (r.returncode, r.stderr)
+    finally:
+        c.close()
+
+
+def test_volumes_on_docker(tmp):
+    volumes(tmp, "docker")
+
+
+def test_volumes_on_process(tmp):
+    volumes(tmp, "process")
+
+
 # --- durability: neurod killed with SIGKILL while jobs run ------------------------------
 
 def durability(tmp, runtime, database_url):
@@ -789,6 +852,8 @@ if __name__ == "__main__":
         test_process_executor_flows,
         test_durability_docker_postgresql,
         test_basic_run_docker_postgresql,
+        test_volumes_on_docker,
+        test_volumes_on_process,
     ]
     # By hand: `python3 test_jobs_cli.py durability` runs the cases whose names contain a word given.
     wanted = sys.argv[1:]

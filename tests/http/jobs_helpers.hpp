@@ -79,6 +79,19 @@ inline json wait_finished(Api& api, const std::string& id, std::chrono::seconds 
       deadline);
 }
 
+// A file in project storage through the storage API (PUT …?op=CREATE).
+inline void put_file(Api& api, const std::string& project, const std::string& path, const std::string& content) {
+  auto r = api.request("PUT", "/api/v1/storage/" + project + "/" + path, content);
+  REQUIRE_MESSAGE(r.status == 201, "PUT storage " << project << "/" << path << ": " << r.status << ": " << r.body);
+}
+
+// A secret through the secrets API.
+inline void add_secret(Api& api, const std::string& project, const std::string& key, const std::string& value) {
+  auto r = api.post("/api/v1/secrets",
+                    {{"key", key}, {"value", authtest::base64(value)}, {"project_name", project}});
+  REQUIRE_MESSAGE((r.status == 201 || r.status == 200), "POST secret " << key << ": " << r.status << ": " << r.body);
+}
+
 inline json wait_status(Api& api, const std::string& id, const std::string& status,
                         std::chrono::seconds deadline = std::chrono::seconds(60)) {
   return wait_job(api, id, [&](const json& j) { return j["status"] == status; }, deadline);

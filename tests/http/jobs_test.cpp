@@ -243,3 +243,107 @@ TEST_CASE_TEMPLATE("jobs: higher priority is admitted first, and used-up CPU-hou
   j = wait_finished(alice, next, std::chrono::seconds(30));
   CHECK(j["history"]["reason"] == "QuotaExhausted");
 }
+
+TEST_CASE_TEMPLATE("jobs: storage volumes, secret env and secret files on both runtimes", B, NEUROD_DB_BACKENDS) {
+  for (std::string runtime : {"docker", "process"}) {
+    CAPTURE(runtime);
+    authtest::Env env(B::kDialect, "", executor_yaml(runtime));
+    auto alice = env.user("alice");
+    auto bob = env.user("bob");
+    put_file(alice, "alice", "data/a.txt", "one\n");
+    put_file(alice, "alice", "data/b.txt", "two\n");
+    put_file(bob, "bob", "data/private.txt", "bob's\n");
+    auto value = "wandb-" + authtest::base64(std::to_string(authtest::now_ms())) + "-" + runtime;
+    add_secret(alice, "alice", "WANDB_KEY", value);
+
+    // ro at /data (writes fail), rw at /out (created on first use), the secret as env and
+    // as a file whose parent the image lacks.
+    auto id = submit(
+        alice,
+        sh_job("ls /data > /out/list; echo x 2>/dev/null > /data/new && echo data-writable || echo data-ro; "
+               "test \"$WANDB_KEY\" = \"$(cat /etc/neurod/key)\" && echo same; echo ${#WANDB_KEY}; "
+               "stat -c %a /etc/neurod/key; echo x 2>/dev/null > /etc/neurod/key || echo key-ro",
+               {{"volumes",
+                 {{{"src_storage_uri", "storage:data"}, {"dst_path", "/data"}},
+                  {{"src_storage_uri", "storage:out"}, {"dst_path", "/out"}, {"read_only", false}}}},
+                {"secret_env", {{"WANDB_KEY", "secret:WANDB_KEY"}}},
+                {"secret_volumes", {{{"src_secret_uri", "secret:WANDB_KEY"}, {"dst_path", "/etc/neurod/key"}}}}}));
+    auto job = wait_finished(alice, id);
+    CHECK(job["status"] == "succeeded");
+    CHECK(job["executor"] == runtime);
+    auto log = alice.get("/api/v1/jobs/" + id + "/log").body;
+    CHECK(log == "data-ro\nsame\n" + std::to_string(value.size()) + "\n444\nkey-ro\n");
+    CHECK_FALSE(std::filesystem::exists(env.server().data_dir() / "storage" / "alice" / "data" / "new"));
+    auto list = alice.get("/api/v1/storage/alice/out/list");
+    EXPECT_STATUS(list, 200);
+    CHECK(list.body == "a.txt\nb.txt\n");
+    CHECK(read_file((env.server().data_dir() / "storage" / "alice" / "out" / "list").string()) == "a.txt");
+
+    // The spec names the secret, never its value; nor does anything else the API says.
+    CHECK(job["container"]["secret_env"] == json({{"WANDB_KEY", "secret://test/alice/WANDB_KEY"}}));
+    CHECK(job["container"]["secret_volumes"][0]["src_secret_uri"] == "secret://test/alice/WANDB_KEY");
+    CHECK(job["container"]["volumes"][1] ==
+          json({{"src_storage_uri", "storage://test/alice/out"}, {"dst_path", "/out"}, {"read_only", false}}));
+    CHECK(job.dump().find(value) == std::string::npos);
+    CHECK(alice.get("/api/v1/jobs/" + id + "/statuses").body.find(value) == std::string::npos);
+    CHECK(alice.get("/api/v1/jobs").body.find(value) == std::string::npos);
+    // The secret file left the host with the job.
+    auto node = read_file((env.server().data_dir() / "executor" / "node-id").string());
+    REQUIRE_FALSE(node.empty());
+    CHECK_FALSE(std::filesystem::exists(std::filesystem::path("/dev/shm/neurod-secrets") / node / id));
+
+    // A missing secret, a missing read-only path: failed at launch, and saying which.
+    auto nope = submit(alice, sh_job("true", {{"secret_env", {{"TOKEN", "secret:NOPE"}}}}));
+    job = wait_finished(alice, nope);
+    CHECK(job["status"] == "failed");
+    CHECK(job["history"]["reason"] == "CreateContainerConfigError");
+    CHECK(job["history"]["description"] ==
+          "secret NOPE does not exist in project alice (secret://test/alice/NOPE), needed for the environment "
+          "variable TOKEN");
+    auto nofile = submit(alice, sh_job("true", {{"secret_volumes", {{{"src_secret_uri", "secret:NOPE"},
+                                                                     {"dst_path", "/run/nope"}}}}}));
+    job = wait_finished(alice, nofile);
+    CHECK(job["history"]["reason"] == "CreateContainerConfigError");
+    CHECK(job["history"]["description"].template get<std::string>().find("needed for the file /run/nope") !=
+          std::string::npos);
+    auto missing = submit(alice, sh_job("true", {{"volumes", {{{"src_storage_uri", "storage:missing/dir"},
+                                                               {"dst_path", "/m"}}}}}));
+    job = wait_finished(alice, missing);
+    CHECK(job["status"] == "failed");
+    CHECK(job["history"]["reason"] == "CreateContainerConfigError");
+    CHECK(job["history"]["description"].template get<std::string>().find(
+              "storage volume storage://test/alice/missing/dir at /m") != std::string::npos);
+    auto disk = submit(alice, sh_job("true", {{"disk_volumes", {{{"src_disk_uri", "disk:disk-1"},
+                                                                 {"dst_path", "/disk"}}}}}));
+    job = wait_finished(alice, disk);
+    CHECK(job["history"]["reason"] == "CreateContainerConfigError");
+    CHECK(job["history"]["description"].template get<std::string>().find("disk volumes are not supported yet") !=
+          std::string::npos);
+
+    // Someone else's storage and secrets are refused at submission, as are bad targets.
+    auto r = alice.post("/api/v1/jobs", sh_job("true", {{"volumes", {{{"src_storage_uri", "storage://test/bob/data"},
+                                                                      {"dst_path", "/data"}}}}}));
+    EXPECT_STATUS(r, 403);
+    CHECK(r.body.find("storage://test/bob/data") != std::string::npos);
+    r = alice.post("/api/v1/jobs", sh_job("true", {{"secret_env", {{"K", "secret://test/bob/K"}}}}));
+    EXPECT_STATUS(r, 403);
+    // Writing needs write: bob may read alice's data, not mount it read-write.
+    REQUIRE(alice.post("/api/v1/users/bob/permissions",
+                       json::array({{{"uri", "storage://test/alice/data"}, {"action", "read"}}}))
+                .status < 300);
+    auto shared = submit(bob, sh_job("cat /in/a.txt", {{"volumes", {{{"src_storage_uri", "storage://test/alice/data"},
+                                                                      {"dst_path", "/in"}}}}}));
+    CHECK(wait_finished(bob, shared)["status"] == "succeeded");
+    CHECK(bob.get("/api/v1/jobs/" + shared + "/log").body == "one\n");
+    r = bob.post("/api/v1/jobs", sh_job("true", {{"volumes", {{{"src_storage_uri", "storage://test/alice/data"},
+                                                               {"dst_path", "/in"},
+                                                               {"read_only", false}}}}}));
+    EXPECT_STATUS(r, 403);
+    r = alice.post("/api/v1/jobs",
+                   sh_job("true", {{"volumes", {{{"src_storage_uri", "storage:out"}, {"dst_path", "/out"}}}},
+                                   {"secret_volumes", {{{"src_secret_uri", "secret:WANDB_KEY"},
+                                                        {"dst_path", "/out/key"}}}}}));
+    EXPECT_STATUS(r, 400);
+    CHECK(r.body.find("secret_volumes[0].dst_path: must not be inside the volume at /out") != std::string::npos);
+  }
+}
