@@ -45,6 +45,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx)
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("modules.storage: ") + e.what());
   }
+  recover_interrupted_uploads(*tree_);
   accounting_ = std::make_unique<Accounting>(&authm.quotas());
   spdlog::info("storage: root {}", tree_->root().string());
   add_routes(ctx.router());

@@ -164,7 +164,6 @@ Tree::Tree(std::filesystem::path root) : root_(std::move(root)) {
   partial_fd_ = Fd(openat2_beneath(root_fd_.get(), ".neurod/partial", O_RDONLY | O_DIRECTORY, 0));
   if (!partial_fd_)
     throw std::runtime_error("storage root " + root_.string() + "/.neurod/partial: " + std::strerror(errno));
-  remove_children(tmp_fd_.get());  // uploads a crash interrupted: never visible, now garbage
 }
 
 Fd Tree::project_dir(const std::string& project, bool create) const {

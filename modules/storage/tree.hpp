@@ -71,8 +71,7 @@ std::string type_name(const struct stat& st);  // FILE, DIRECTORY, SYMLINK, OTHE
 
 class Tree {
  public:
-  // Opens (creating) the root, <root>/.neurod/tmp (emptied: temp files of uploads a crash
-  // interrupted) and <root>/.neurod/partial. Throws std::runtime_error when the root cannot
+  // Opens (creating) the root, <root>/.neurod/tmp and <root>/.neurod/partial. Throws std::runtime_error when the root cannot
   // be used or the kernel lacks openat2 (Linux 5.6+).
   explicit Tree(std::filesystem::path root);
 

@@ -22,6 +22,9 @@ namespace {
 
 constexpr std::uint64_t kReserveStep = 64ull << 20;    // chunked bodies reserve quota in steps
 constexpr std::uint64_t kWritebackStep = 32ull << 20;  // start writeback early: a short final fsync
+// Uploads at least this big leave a note beside their temp file, so that what they received
+// survives a crash of neurod as a partial (smaller ones are cheaper to send again).
+constexpr std::uint64_t kNoteThreshold = 8ull << 20;
 
 std::string hex(const unsigned char* p, std::size_t n) {
   static const char* d = "0123456789abcdef";
@@ -52,27 +55,38 @@ void write_all(int fd, const char* data, std::size_t size, std::uint64_t offset,
   }
 }
 
-void write_meta(const Tree& tree, const PartialInfo& info) {
+// Writes <dir>/<name>.json atomically.
+void write_note(int dir, const std::string& name, const PartialInfo& info) {
   nlohmann::json j{{"project", info.project}, {"path", info.path}, {"total", info.total}, {"updated_ms", now_ms()}};
   auto text = j.dump();
-  auto tmp = info.key + ".json.tmp";
-  int fd = ::openat(tree.partial_fd(), tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  auto tmp = name + ".json.tmp";
+  int fd = ::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ::close(fd);
-  if (ok) ::renameat(tree.partial_fd(), tmp.c_str(), tree.partial_fd(), (info.key + ".json").c_str());
+  if (ok) ::renameat(dir, tmp.c_str(), dir, (name + ".json").c_str());
 }
 
-std::optional<PartialInfo> read_partial(const Tree& tree, const std::string& key) {
-  int fd = ::openat(tree.partial_fd(), (key + ".json").c_str(), O_RDONLY | O_CLOEXEC);
+void write_meta(const Tree& tree, const PartialInfo& info) { write_note(tree.partial_fd(), info.key, info); }
+
+std::optional<nlohmann::json> read_note(int dir, const std::string& name) {
+  int fd = ::openat(dir, (name + ".json").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   std::string text;
   char buf[4096];
   ssize_t n;
   while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+std::optional<PartialInfo> read_partial(const Tree& tree, const std::string& key) {
+  auto note = read_note(tree.partial_fd(), key);
+  if (!note) return std::nullopt;
   try {
-    auto j = nlohmann::json::parse(text);
+    const auto& j = *note;
     PartialInfo info;
     info.key = key;
     info.project = j.at("project").get<std::string>();
@@ -129,6 +143,44 @@ void remove_partial(const Tree& tree, const std::string& key) {
   ::unlinkat(tree.partial_fd(), (key + ".json").c_str(), 0);
 }
 
+int recover_interrupted_uploads(const Tree& tree) {
+  int kept = 0;
+  std::vector<std::string> names;
+  {
+    int fd = ::openat(tree.tmp_fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (!d) {
+      if (fd >= 0) ::close(fd);
+      return 0;
+    }
+    while (auto* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name.size() > 5 && name.ends_with(".json")) names.emplace_back(name.substr(0, name.size() - 5));
+    }
+    ::closedir(d);
+  }
+  for (const auto& name : names) {
+    auto note = read_note(tree.tmp_fd(), name);
+    struct stat st {};
+    if (!note || ::fstatat(tree.tmp_fd(), name.c_str(), &st, 0) != 0 || st.st_size == 0) continue;
+    try {
+      auto p = parse_path(note->at("path").get<std::string>());
+      PartialInfo info{partial_key(p), p.project, p.display(), note->at("total").get<std::uint64_t>(),
+                       static_cast<std::uint64_t>(st.st_size), 0};
+      if (info.size > info.total) continue;
+      if (::renameat(tree.tmp_fd(), name.c_str(), tree.partial_fd(), info.key.c_str()) != 0) continue;
+      write_meta(tree, info);
+      ++kept;
+      spdlog::info("storage: kept {} of {} bytes of the upload of {} that was interrupted; `neuro cp --continue` "
+                   "resumes it",
+                   info.size, info.total, info.path);
+    } catch (const std::exception&) {
+    }
+  }
+  tree.remove_children(tree.tmp_fd());  // the rest: never visible, now garbage
+  return kept;
+}
+
 Upload::Upload(const Tree& tree, Accounting& acct, StoragePath p, Mode mode)
     : tree_(tree), acct_(acct), path_(std::move(p)), mode_(mode) {}
 
@@ -175,6 +227,8 @@ std::shared_ptr<Upload> Upload::create(const Tree& tree, Accounting& acct, Stora
     fail(err, u->path_, "cannot start the upload");
   }
   u->fd_ = Fd(fd);
+  if (declared && *declared >= kNoteThreshold)
+    write_note(tree.tmp_fd(), u->tmp_name_, {"", u->path_.project, u->path_.display(), *declared, 0, 0});
   return u;
 }
 
@@ -292,6 +346,7 @@ Upload::Result Upload::finish() {
   switch (mode_) {
     case Mode::create: {
       auto old = commit_into_place(fd_.get(), tree_.tmp_fd(), tmp_name_);
+      ::unlinkat(tree_.tmp_fd(), (tmp_name_ + ".json").c_str(), 0);
       done_ = true;
       tmp_name_.clear();
       // The project grew by written - old; reserved_ of that is counted already.
@@ -349,6 +404,7 @@ void Upload::keep_as_partial() noexcept {
 void Upload::aborted() noexcept {
   if (done_) return;
   done_ = true;
+  if (mode_ == Mode::create) ::unlinkat(tree_.tmp_fd(), (tmp_name_ + ".json").c_str(), 0);
   try {
     std::uint64_t unused = reserved_ > written_ ? reserved_ - written_ : 0;
     switch (mode_) {

@@ -29,6 +29,10 @@ std::string partial_key(const StoragePath& p);
 std::optional<PartialInfo> find_partial(const Tree& tree, const StoragePath& p);
 std::vector<PartialInfo> all_partials(const Tree& tree);
 void remove_partial(const Tree& tree, const std::string& key);
+// After a crash: large uploads that were being received when neurod died become their
+// paths' partials (they wrote a note beside their temp file); every other temp file is
+// removed. Returns how many were kept.
+int recover_interrupted_uploads(const Tree& tree);
 
 class Upload : public http::BodySink {
  public:

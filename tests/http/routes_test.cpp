@@ -103,13 +103,13 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       // A well-formed job in somebody else's project.
       {"POST /api/v1/jobs", {"/api/v1/jobs", {{"image", "busybox:1"}, {"project_name", "admin"}}}},
       {"GET /api/v1/jobs", {"/api/v1/jobs", nullptr}},
-      {"GET /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
       // Somebody else's storage: reading, writing, partial writes, deleting, renaming into her own.
       {"GET /api/v1/storage/{path...}", {"/api/v1/storage/admin/data?op=LISTSTATUS", nullptr}},
       {"PUT /api/v1/storage/{path...}", {"/api/v1/storage/admin/data/new.txt", {{"any", "bytes"}}}},
       {"PATCH /api/v1/storage/{path...}", {"/api/v1/storage/admin/data/f.txt", {{"any", "bytes"}}}},
       {"DELETE /api/v1/storage/{path...}", {"/api/v1/storage/admin/data", nullptr}},
       {"POST /api/v1/storage/{path...}", {"/api/v1/storage/admin/data?op=RENAME&destination=/mallory/stolen", nullptr}},
+      {"GET /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
       {"GET /api/v1/jobs/{job}/statuses", {"/api/v1/jobs/admin/statuses", nullptr}},
       {"GET /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
       {"DELETE /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
@@ -209,14 +209,14 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
   REQUIRE_STATUS(admin.post("/api/v1/service-accounts", {{"name", "ci"}}), 201);
   REQUIRE_STATUS(admin.post("/api/v1/projects", {{"name", "secretproj"}}), 201);
   REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/users/admin", {{"cpu_hours", 5}}), 200);
+  REQUIRE_STATUS(admin.request("PUT", "/api/v1/storage/admin/data/f.txt", "admin's"), 201);
+  REQUIRE_STATUS(admin.post("/api/v1/secrets", {{"key", "ADMIN_SECRET"}, {"value", "dg=="}}), 201);
 
   // mallory: a fresh user with nothing granted, on an API token (logout does not end it).
   auto session = env.user("mallory");
   auto minted = session.post("/api/v1/tokens", {{"name", "walk"}});
   REQUIRE_STATUS(minted, 201);
   Api mallory = env.as(minted.json()["token"].get<std::string>());
-  REQUIRE_STATUS(admin.request("PUT", "/api/v1/storage/admin/data/f.txt", "admin's"), 201);
-  REQUIRE_STATUS(admin.post("/api/v1/secrets", {{"key", "ADMIN_SECRET"}, {"value", "dg=="}}), 201);
   REQUIRE_STATUS(mallory.get("/api/v1/auth/whoami"), 200);
 
   const auto table = probes(f);
