@@ -108,7 +108,7 @@ std::filesystem::path key_file(test::TestServer& s) { return s.data_dir() / "sec
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("secrets: round trip of text, binary and 1 MiB values; replace; list has no values", B,
+TEST_CASE_TEMPLATE("secrets: round trip of text, binary and 1 MiB values, replace, and a list without values", B,
                    NEUROD_DB_BACKENDS) {
   authtest::Env env(B::kDialect);
   auto alice = env.user("alice");

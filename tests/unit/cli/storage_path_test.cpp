@@ -58,7 +58,7 @@ TEST_CASE("storage URIs: segments are percent-encoded, ops and parameters in the
   CHECK(u.name() == "ü?#%.txt");
 }
 
-TEST_CASE("path filter: the last matching pattern wins; base names and relative paths match") {
+TEST_CASE("path filter: the last matching pattern wins, base names and relative paths match") {
   PathFilter f;
   CHECK(f.included("anything", false));
   f.exclude("*.tmp");
