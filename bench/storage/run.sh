@@ -174,6 +174,10 @@ get_nginx() {
   t=$(curl -fsS -o /dev/null -w '%{time_total}' "$ngx/files/a/big.bin")
   add nginx_get "$(mbps "$t")"
 }
+fresh() {
+  if [[ $1 == neurod ]]; then rm -f "$sroot/bench/a/big.bin"; else rm -f "$work/srv/dav/a/big.bin"; fi
+  sync
+}
 check_big() {  # both stored files are the source, byte for byte
   for f in "$sroot/bench/a/big.bin" "$work/srv/dav/a/big.bin"; do
     [[ $(md5sum <"$f" | cut -d' ' -f1) == "$sum" ]] || { echo "$f differs from the source" >&2; exit 1; }
@@ -183,8 +187,12 @@ check_big() {  # both stored files are the source, byte for byte
 put_neurod; put_nginx; get_neurod; get_nginx; check_big
 col=()
 for i in $(seq 1 "$REPS"); do
-  rm -f "$sroot/bench/a/big.bin" "$work/srv/dav/a/big.bin"  # a fresh file each time, not timed
-  if ((i % 2)); then put_neurod; put_nginx; else put_nginx; put_neurod; fi
+  # Each PUT makes a fresh file, and its own old copy is deleted just before (not timed):
+  # on this VM a write into memory that a deletion has just freed runs about twice as fast
+  # as one that needs memory the guest has not touched lately (seen on tmpfs as well as on
+  # disk), so deleting both files at the start of a repetition favoured whichever server
+  # went first. `sync` before each PUT: the other's dirty pages are not written back during it.
+  if ((i % 2)); then fresh neurod; put_neurod; fresh nginx; put_nginx; else fresh nginx; put_nginx; fresh neurod; put_neurod; fi
   if ((i % 2)); then get_nginx; get_neurod; else get_neurod; get_nginx; fi
   echo "   rep $i: put neurod/nginx/nginx+sync MB/s:$(for k in neurod_put nginx_put nginx_put_sync; do echo -n " ${col[$k]##* }"; done)," \
     "get neurod/nginx:$(for k in neurod_get nginx_get; do echo -n " ${col[$k]##* }"; done)" >&2
