@@ -8,6 +8,9 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace {
 
@@ -54,8 +57,17 @@ int main(int argc, char** argv) {
   add_global_options(app, ctx.options);
   for (auto reg : kCommandGroups) reg(app, ctx);
 
+  // As docker-credential-neuro (a link to neuro, see `neuro config docker`), the first
+  // argument is the credential helper's action: `docker-credential-neuro get`.
+  std::vector<char*> args(argv, argv + argc);
+  std::string helper_command = "docker-credential";
+  if (argc > 0) {
+    std::string_view self = argv[0];
+    self = self.substr(self.rfind('/') + 1);
+    if (self == "docker-credential-neuro") args.insert(args.begin() + 1, helper_command.data());
+  }
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);  // prints help, the version or the usage error
     return rc == 0 ? code(Exit::ok) : code(Exit::usage);
