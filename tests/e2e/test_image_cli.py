@@ -162,6 +162,13 @@ class Cluster:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read()
 
+    def registry_put(self, user, path, body, content_type):
+        auth = base64.b64encode(f"{user.name}:{user.token()}".encode()).decode()
+        req = urllib.request.Request(self.d.url + path, data=body, method="PUT",
+                                     headers={"Authorization": "Basic " + auth, "Content-Type": content_type})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+
     def close(self):
         self.d.stop(sig=signal.SIGKILL)
 
@@ -233,8 +240,21 @@ def test_push_ls_tags_size_digest_pull_rm(tmp):
     assert a.neuro("image", "tags", "image:train").stdout.split() == ["2"]
     r = a.neuro("image", "digest", "image:train:1", expect=5)
     assert "not found" in r.stderr or "MANIFEST_UNKNOWN" in r.stderr, r.stderr
+
+    # More tags than one page holds (the registry's pages stop at 1000): neuro follows Link.
+    _, headers, body = c.registry_get(a, "/v2/alice/train/manifests/2", accept=ACCEPT)
+    for i in range(1001):
+        c.registry_put(a, f"/v2/alice/train/manifests/p{i:04d}", body, headers["Content-Type"])
+    r = a.neuro("-v", "image", "tags", "image:train")
+    tags = r.stdout.split()
+    assert len(tags) == 1002 and tags[0] == "2" and tags[-1] == "p1000", (len(tags), tags[:3], tags[-3:])
+    assert r.stderr.count("/tags/list") == 2 and "last=" in r.stderr, r.stderr
+    assert len(a.json("image", "tags", "image:train")["tags"]) == 1002
+
     r = a.neuro("image", "rm", "image:train:1", "image:train:2", expect=5)
     assert "cannot delete image:train:1" in r.stderr and "Deleted image:train:2" in r.stdout, (r.stdout, r.stderr)
+    # Every tag of train:2's manifest went with it.
+    assert a.neuro("image", "tags", "image:train", expect=None).stdout.split() == []
 
 
 def test_errors(tmp):
