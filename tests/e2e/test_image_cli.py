@@ -1,6 +1,7 @@
 """Images end to end: the real neuro CLI and a real podman against the real neurod's registry
 (docs/cli.md "Images"). An image built offline from busybox-static is pushed, listed, tagged,
-sized, digested, pulled back (same image id), deleted; another user cannot see it; `neuro
+sized, digested, pulled back (same image id), deleted, with tags over two pages; a
+multi-platform index sized per platform; another user cannot see it; `neuro
 config docker` sets up the docker-credential-neuro helper and a plain `podman pull` works with
 it (and fails without it); `--no-helper` stores the token instead. A fake podman and docker on
 PATH show that the token never appears on a command line.
@@ -418,6 +419,35 @@ def test_config_docker_and_the_credential_helper(tmp):
     assert pm.exists(remote)
 
 
+def test_size_of_a_multi_platform_index(tmp):
+    c = Cluster(tmp, users=("alice",))
+    c.need_registry()
+    a = c.alice
+    pm = Podman(tmp)
+    pm.build("localhost/train:1", "one")
+    pm.build("localhost/train:2", "two")
+    auth = os.path.join(tmp, "auth.json")
+    with open(auth, "w") as f:
+        json.dump({"auths": {c.host: {"auth": base64.b64encode(f"alice:{a.token()}".encode()).decode()}}}, f)
+    pm("manifest", "create", "localhost/multi:1")
+    pm("manifest", "add", "--os", "linux", "--arch", "amd64", "localhost/multi:1", "containers-storage:localhost/train:1")
+    pm("manifest", "add", "--os", "linux", "--arch", "arm64", "--variant", "v8", "localhost/multi:1",
+       "containers-storage:localhost/train:2")
+    pm("manifest", "push", "--all", "--authfile", auth, "--tls-verify=false", "localhost/multi:1",
+       f"docker://{c.host}/alice/multi:1")
+
+    size = a.json("image", "size", "image:multi:1")
+    assert size["digest"] == a.neuro("image", "digest", "image:multi:1").stdout.strip(), size
+    assert [p["platform"] for p in size["platforms"]] == ["linux/amd64", "linux/arm64/v8"], size
+    for p in size["platforms"]:
+        _, _, body = c.registry_get(a, f"/v2/alice/multi/manifests/{p['digest']}", accept=ACCEPT)
+        m = json.loads(body)
+        assert p["size"] == m["config"]["size"] + sum(l["size"] for l in m["layers"]), (p, m)
+    table = a.neuro("image", "size", "image:multi:1").stdout.splitlines()
+    assert table[0].split() == ["PLATFORM", "SIZE", "DIGEST"], table
+    assert table[1].startswith("linux/amd64") and table[2].startswith("linux/arm64/v8"), table
+
+
 # --- runner --------------------------------------------------------------------------------
 
 
@@ -462,6 +492,7 @@ def run_cases(tests):
 if __name__ == "__main__":
     cases = [
         test_push_ls_tags_size_digest_pull_rm,
+        test_size_of_a_multi_platform_index,
         test_errors,
         test_engines_get_credentials_in_a_private_file,
         test_config_docker_and_the_credential_helper,
