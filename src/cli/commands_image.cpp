@@ -665,30 +665,41 @@ void register_image_commands(CLI::App& app, Context& ctx) {
   image->footer(
       "IMAGE is image:NAME[:TAG] (your project), image:/PROJECT/NAME[:TAG] or image://CLUSTER/PROJECT/NAME[:TAG];\n"
       "the registry is HOST:PORT of the server URL, and the repository is PROJECT/NAME.");
-  constexpr const char* kEngineHelp = "podman or docker (default: NEURO_IMAGE_ENGINE, else podman, else docker)";
 
-  auto* push = image->add_subcommand("push", "Push a local image (podman or docker) to the registry");
-  auto p = std::make_shared<TransferArgs>();
-  push->add_option("LOCAL", p->first, "The local image, e.g. train:1 (= localhost/train:1)")->required();
-  push->add_option("REMOTE", p->second, "Where to (default: image:NAME:TAG after the local one)");
-  push->add_option("--engine", p->engine, kEngineHelp)->type_name("ENGINE");
-  push->add_flag("-q,--quiet", p->quiet, "No progress output");
-  on_run(push, ctx, [&ctx, p] { return run_push(ctx, *p); });
-
-  auto* pull = image->add_subcommand("pull", "Pull an image from the registry into podman or docker");
-  auto q = std::make_shared<TransferArgs>();
-  pull->add_option("REMOTE", q->first, "The image, e.g. image:train:1")->required();
-  pull->add_option("LOCAL", q->second, "The local name (default: NAME:TAG)");
-  pull->add_option("--engine", q->engine, kEngineHelp)->type_name("ENGINE");
-  pull->add_flag("-q,--quiet", q->quiet, "No progress output");
-  on_run(pull, ctx, [&ctx, q] { return run_pull(ctx, *q); });
-
-  auto* ls = image->add_subcommand("ls", "List the images you may read");
-  auto l = std::make_shared<LsArgs>();
-  ls->add_flag("-l", l->long_format, "With their tags");
-  ls->add_option("-p,--project", l->project, "Only this project's")->type_name("PROJECT");
-  ls->add_option("-n,--name", l->name_regex, "Only names matching this regular expression")->type_name("REGEX");
-  on_run(ls, ctx, [&ctx, l] { return run_ls(ctx, *l); });
+  // push, pull and ls are also at the top level, as in the reference CLI: neuro push|pull|images.
+  static constexpr const char* kEngineHelp = "podman or docker (default: NEURO_IMAGE_ENGINE, else podman, else docker)";
+  auto add_push = [&ctx](CLI::App* parent, const std::string& name) {
+    auto* push = parent->add_subcommand(name, "Push a local image (podman or docker) to the registry");
+    auto p = std::make_shared<TransferArgs>();
+    push->add_option("LOCAL", p->first, "The local image, e.g. train:1 (= localhost/train:1)")->required();
+    push->add_option("REMOTE", p->second, "Where to (default: image:NAME:TAG after the local one)");
+    push->add_option("--engine", p->engine, kEngineHelp)->type_name("ENGINE");
+    push->add_flag("-q,--quiet", p->quiet, "No progress output");
+    on_run(push, ctx, [&ctx, p] { return run_push(ctx, *p); });
+  };
+  auto add_pull = [&ctx](CLI::App* parent, const std::string& name) {
+    auto* pull = parent->add_subcommand(name, "Pull an image from the registry into podman or docker");
+    auto q = std::make_shared<TransferArgs>();
+    pull->add_option("REMOTE", q->first, "The image, e.g. image:train:1")->required();
+    pull->add_option("LOCAL", q->second, "The local name (default: NAME:TAG)");
+    pull->add_option("--engine", q->engine, kEngineHelp)->type_name("ENGINE");
+    pull->add_flag("-q,--quiet", q->quiet, "No progress output");
+    on_run(pull, ctx, [&ctx, q] { return run_pull(ctx, *q); });
+  };
+  auto add_ls = [&ctx](CLI::App* parent, const std::string& name) {
+    auto* ls = parent->add_subcommand(name, "List the images you may read");
+    auto l = std::make_shared<LsArgs>();
+    ls->add_flag("-l", l->long_format, "With their tags");
+    ls->add_option("-p,--project", l->project, "Only this project's")->type_name("PROJECT");
+    ls->add_option("-n,--name", l->name_regex, "Only names matching this regular expression")->type_name("REGEX");
+    on_run(ls, ctx, [&ctx, l] { return run_ls(ctx, *l); });
+  };
+  add_push(image, "push");
+  add_pull(image, "pull");
+  add_ls(image, "ls");
+  add_push(&app, "push");
+  add_pull(&app, "pull");
+  add_ls(&app, "images");
 
   auto* tags = image->add_subcommand("tags", "List an image's tags");
   auto t = std::make_shared<std::string>();

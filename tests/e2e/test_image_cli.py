@@ -193,14 +193,14 @@ def test_push_ls_tags_size_digest_pull_rm(tmp):
     pushed = a.json("image", "push", "-q", "localhost/train:2", env=engine)
     assert pushed["uri"] == "image:/alice/train:2" and pushed["remote"] == f"{c.host}/alice/train:2", pushed
     assert pushed["digest"].startswith("sha256:"), pushed
-    # An explicit remote name, in the long form.
-    a.neuro("image", "push", "train:1", "image:/alice/other:v1", env=engine)
+    # An explicit remote name, in the long form, with the top-level shortcut.
+    a.neuro("push", "train:1", "image:/alice/other:v1", env=engine)
 
     assert a.neuro("image", "ls").stdout.split() == ["image:other", "image:train"]
     listed = a.json("image", "ls", "-l")
     assert {i["repository"]: i["tags"] for i in listed} == {"alice/other": ["v1"], "alice/train": ["1", "2"]}, listed
     assert "image:train  1, 2" in a.neuro("image", "ls", "-l").stdout
-    assert a.neuro("image", "ls", "-n", "^tr").stdout.split() == ["image:train"]
+    assert a.neuro("images", "-n", "^tr").stdout.split() == ["image:train"]
     assert a.neuro("image", "ls", "-p", "bob").stdout == ""
     assert a.neuro("image", "tags", "image:train").stdout.split() == ["1", "2"]
     assert a.neuro("image", "tags", "image://e2e/alice/train").stdout.split() == ["1", "2"]
@@ -223,7 +223,7 @@ def test_push_ls_tags_size_digest_pull_rm(tmp):
     r = a.neuro("image", "pull", "image:train:1", env=engine)
     assert "Pulled image:train:1 to train:1" in r.stdout, r.stdout
     assert pm.image_id("localhost/train:1") == id1
-    a.neuro("image", "pull", "-q", "image:/alice/other:v1", "copy:7", env=engine)
+    a.neuro("pull", "-q", "image:/alice/other:v1", "copy:7", env=engine)
     assert pm.image_id("localhost/copy:7") == id1
 
     # bob sees none of it.
