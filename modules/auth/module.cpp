@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -125,6 +126,11 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
   throttle_ = std::make_unique<LoginThrottle>(static_cast<std::size_t>(config_.login_max_failures_per_user),
                                               static_cast<std::size_t>(config_.login_max_failures_per_address),
                                               config_.login_window);
+  try {
+    scoped_ = std::make_unique<ScopedTokens>(ctx.module_dir("auth") / "scoped-token.key");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("modules.auth: ") + e.what());
+  }
   service_->load();
   if (auto issued = service_->bootstrap(config_.bootstrap_admin)) {
     auto path = ctx.module_dir("auth") / "admin.token";
@@ -272,12 +278,38 @@ std::optional<http::Principal> Module::authenticate(const http::Request& req) co
     }
   }
   if (!token) return std::nullopt;
+  if (ScopedTokens::looks_like(*token)) {
+    // Registry tokens (scoped, short-lived) are good for the registry only.
+    if (!req.path.starts_with("/v2/"))
+      throw Error(errc::unauthenticated, "a registry token is valid under /v2/ only; use an API token")
+          .with_code("invalid_token");
+    auto p = scoped_->verify(*token, repo::now_ms());
+    if (p && !authz_->state()->principals.contains(p->name)) p.reset();
+    if (!p)
+      throw Error(errc::unauthenticated, "the registry token is invalid or expired: ask /v2/token for a new one")
+          .with_code("invalid_token");
+    return p;
+  }
   auto p = authz_->authenticate_token(*token, repo::now_ms());
   sodium_memzero(token->data(), token->size());
   if (!p)
     throw Error(errc::unauthenticated, "the token is invalid, expired or revoked: log in again (neuro login)")
         .with_code("invalid_token");
   return p;
+}
+
+ScopedToken Module::issue_scoped_token(const http::Principal& who, std::vector<std::string> scopes,
+                                       Duration ttl) const {
+  if (!who.authenticated()) throw Error(errc::unauthenticated, "a scoped token needs an authenticated principal");
+  ttl = std::clamp<Duration>(ttl, std::chrono::seconds(1), std::chrono::hours(1));
+  // A scoped token never widens another: its scopes are cut to the caller's own.
+  if (who.scopes) {
+    std::vector<std::string> kept;
+    for (auto& s : scopes)
+      if (std::find(who.scopes->begin(), who.scopes->end(), s) != who.scopes->end()) kept.push_back(std::move(s));
+    scopes = std::move(kept);
+  }
+  return scoped_->issue(who, std::move(scopes), ttl, repo::now_ms());
 }
 
 void Module::observe(const http::Request& req, const http::Route* route, int status) {

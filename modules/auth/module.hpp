@@ -6,6 +6,7 @@
 #include "modules/auth/audit.hpp"
 #include "modules/auth/authorizer.hpp"
 #include "modules/auth/quotas.hpp"
+#include "modules/auth/scoped_token.hpp"
 #include "modules/auth/service.hpp"
 #include "modules/auth/throttle.hpp"
 
@@ -52,6 +53,12 @@ class Module : public app::ModuleBase {
   Quotas& quotas() { return *quotas_; }
   Service& service() { return *service_; }
 
+  // A short-lived token for `who` limited to `scopes` (e.g. "repository:alice/train:pull");
+  // accepted only under /v2/ (the registry), never beyond the principal's ACL. The jobs
+  // executor pulls a job's image as its owner with one. ttl is capped at one hour.
+  ScopedToken issue_scoped_token(const http::Principal& who, std::vector<std::string> scopes, Duration ttl) const;
+  const ScopedTokens& scoped_tokens() const { return *scoped_; }
+
  private:
   void add_routes(http::Router& r);                  // api.cpp
   void add_quota_and_audit_routes(http::Router& r);  // api_quota.cpp
@@ -66,6 +73,7 @@ class Module : public app::ModuleBase {
   std::unique_ptr<Quotas> quotas_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<LoginThrottle> throttle_;
+  std::unique_ptr<ScopedTokens> scoped_;
 };
 
 }  // namespace neurod::auth

@@ -24,7 +24,9 @@ Accounting::Entry& Accounting::entry(const std::string& project) {
   }
   if (!e.seeded) {
     auto u = quotas_->usage(subject(project));
-    e.used = e.flushed = static_cast<std::int64_t>(u.storage_bytes);
+    // What was counted before (releases seen before the seed stay applied).
+    add(e, "", static_cast<std::int64_t>(u.storage_bytes));
+    e.flushed = static_cast<std::int64_t>(u.storage_bytes);
     e.seeded = true;
   }
   if (e.limit_at == std::chrono::steady_clock::time_point{} || now - e.limit_at > kLimitTtl) {
@@ -36,7 +38,15 @@ Accounting::Entry& Accounting::entry(const std::string& project) {
   return e;
 }
 
-void Accounting::reserve(const std::string& project, std::uint64_t bytes) {
+void Accounting::add(Entry& e, std::string_view source, std::int64_t delta) {
+  auto it = e.by_source.find(source);
+  if (it == e.by_source.end()) it = e.by_source.emplace(std::string(source), 0).first;
+  auto next = std::max<std::int64_t>(0, it->second + delta);
+  e.used += next - it->second;
+  it->second = next;
+}
+
+void Accounting::reserve(const std::string& project, std::uint64_t bytes, std::string_view source) {
   if (bytes == 0) return;
   std::lock_guard lock(mu_);
   auto& e = entry(project);
@@ -51,21 +61,19 @@ void Accounting::reserve(const std::string& project, std::uint64_t bytes) {
                 nlohmann::json{{"limit", *e.limit}, {"used", e.used}, {"needed", bytes}})
         .with_code("quota_exceeded");
   }
-  e.used += static_cast<std::int64_t>(bytes);
+  add(e, source, static_cast<std::int64_t>(bytes));
 }
 
-void Accounting::release(const std::string& project, std::uint64_t bytes) {
+void Accounting::release(const std::string& project, std::uint64_t bytes, std::string_view source) {
   if (bytes == 0) return;
   std::lock_guard lock(mu_);
-  auto& e = projects_[project];
-  e.used = std::max<std::int64_t>(0, e.used - static_cast<std::int64_t>(bytes));
+  add(projects_[project], source, -static_cast<std::int64_t>(bytes));
 }
 
-void Accounting::adjust(const std::string& project, std::int64_t delta) {
+void Accounting::adjust(const std::string& project, std::int64_t delta, std::string_view source) {
   if (delta == 0) return;
   std::lock_guard lock(mu_);
-  auto& e = projects_[project];
-  e.used = std::max<std::int64_t>(0, e.used + delta);
+  add(projects_[project], source, delta);
 }
 
 std::uint64_t Accounting::used(const std::string& project) {
@@ -78,10 +86,16 @@ std::optional<std::uint64_t> Accounting::limit(const std::string& project) {
   return entry(project).limit;
 }
 
-void Accounting::set_used(const std::string& project, std::uint64_t bytes) {
+void Accounting::set_used(const std::string& project, std::uint64_t bytes, std::string_view source) {
   std::lock_guard lock(mu_);
   auto& e = entry(project);
-  e.used = static_cast<std::int64_t>(bytes);
+  if (auto seed = e.by_source.find(""); seed != e.by_source.end()) {
+    e.used -= seed->second;
+    e.by_source.erase(seed);
+  }
+  auto& part = e.by_source[std::string(source)];
+  e.used += static_cast<std::int64_t>(bytes) - part;
+  part = static_cast<std::int64_t>(bytes);
 }
 
 void Accounting::flush() {

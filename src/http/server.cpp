@@ -440,6 +440,19 @@ Response error_response(const Error& e, const std::string& request_id) {
   return r;
 }
 
+// The route's own error form when it has one (the registry's OCI errors), else neurod's.
+Response render_error(const Route* route, const Error& e, const Request& req) {
+  if (route && route->options.render_error) {
+    try {
+      auto r = route->options.render_error(e, req);
+      return r;
+    } catch (const std::exception& ex) {
+      spdlog::error("request {}: the route's error renderer failed: {}", req.request_id, ex.what());
+    }
+  }
+  return error_response(e, req.request_id);
+}
+
 // Fills Request fields from the parsed header. Throws Error(bad_request) on a bad target.
 template <class Fields>
 void fill_request(Request& req, const bhttp::request_header<Fields>& h) {
@@ -909,11 +922,11 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
     } catch (const Error& e) {
       if (http_status(e.code()) >= 500)
         spdlog::error("request {} {} {}: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
-      failure = error_response(e, x.req.request_id);
+      failure = render_error(x.route, e, x.req);
     } catch (const std::exception& e) {
       spdlog::error("request {} {} {} failed: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
-      failure = error_response(Error(errc::internal, "internal server error (request id " + x.req.request_id + ")"),
-                               x.req.request_id);
+      failure = render_error(x.route, Error(errc::internal, "internal server error (request id " + x.req.request_id + ")"),
+                             x.req);
     }
     if (failure) keep_going = co_await send(std::move(*failure));
     if (!x.req.body_file.empty()) {

@@ -44,6 +44,10 @@ struct Principal {
   std::string name;             // user or service account name; empty = anonymous
   std::string kind = "anonymous";  // "user", "service", "anonymous"
   std::string credential;          // the id of the token that authenticated it (never the token)
+  // Set for a scoped token (auth's ScopedTokens: the registry token flow): what it may do,
+  // e.g. "repository:alice/train:pull,push", on top of (never beyond) the principal's ACL.
+  // nullopt: a full token, limited by the ACL only.
+  std::optional<std::vector<std::string>> scopes;
   bool authenticated() const { return !name.empty(); }
 };
 
@@ -174,6 +178,10 @@ struct RouteOptions {
   // the audit log, which records every mutating request, leaves it out.
   bool read_only = false;
   std::string summary;           // one line for the route listing
+  // Renders every error raised for this route (the 401 given before the handler runs, a
+  // refused body, a handler's Error) instead of neurod's JSON error body; the registry
+  // answers in the OCI Distribution form with its Bearer challenge. Must not throw.
+  std::function<Response(const Error& error, const Request& request)> render_error;
 };
 
 using Handler = std::function<Response(Request&)>;

@@ -54,8 +54,14 @@ TEST_CASE("every non-public route answers 401 without credentials") {
     }
     auto res = client.request(std::string(http::to_string(r->method)), concrete_path(r->pattern));
     CHECK(res.status == 401);
-    CHECK(res.json()["error"]["code"] == "unauthenticated");
-    CHECK(res.header("WWW-Authenticate").has_value());
+    if (r->pattern.starts_with("/v2/")) {
+      // The registry answers in the OCI Distribution form, with the token flow's challenge.
+      CHECK(res.json()["errors"][0]["code"] == "UNAUTHORIZED");
+      CHECK(res.header("WWW-Authenticate").value_or("").starts_with("Bearer realm="));
+    } else {
+      CHECK(res.json()["error"]["code"] == "unauthenticated");
+      CHECK(res.header("WWW-Authenticate").has_value());
+    }
   }
   CHECK(seen_public == kPublic);
 }
@@ -82,6 +88,9 @@ const std::set<std::string> kSelfService = {
     "POST /api/v1/tokens",          "GET /api/v1/service-accounts",    "POST /api/v1/service-accounts",
     "GET /api/v1/quota",            "GET /api/v1/audit",               "GET /api/v1/jobs",
     "GET /api/v1/secrets",
+    // The registry's version check, its token endpoint (a token for what the caller may do)
+    // and the catalog (filtered to what the caller may pull).
+    "GET /v2/",                     "GET /v2/token",                   "GET /v2/_catalog",
 };
 
 struct Probe {
@@ -157,6 +166,13 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"GET /api/v1/secrets", {"/api/v1/secrets?project_name=admin", nullptr}},
       {"GET /api/v1/secrets/{key}", {"/api/v1/secrets/ADMIN_SECRET?project_name=admin", nullptr}},
       {"DELETE /api/v1/secrets/{key}", {"/api/v1/secrets/ADMIN_SECRET?project_name=admin", nullptr}},
+      // Somebody else's images: pulling, pushing a manifest, uploading, mounting into theirs, deleting.
+      {"GET /v2/token", {"/v2/token?service=neurod&scope=repository:admin/img:pull,push", nullptr}},
+      {"GET /v2/{path...}", {"/v2/admin/img/manifests/latest", nullptr}},
+      {"PUT /v2/{path...}", {"/v2/admin/img/manifests/latest", {{"schemaVersion", 2}}}},
+      {"POST /v2/{path...}", {"/v2/admin/img/blobs/uploads/", nullptr}},
+      {"PATCH /v2/{path...}", {"/v2/admin/img/blobs/uploads/0123456789abcdef0123456789abcdef", {{"any", "bytes"}}}},
+      {"DELETE /v2/{path...}", {"/v2/admin/img/manifests/latest", nullptr}},
   };
 }
 
@@ -191,6 +207,14 @@ std::vector<Variant> others_variants() {
       {"PUT", "/api/v1/projects/secretproj/members/mallory", {{"role", "reader"}}, 404},
       {"DELETE", "/api/v1/projects/secretproj", nullptr, 403},
       {"PUT", "/api/v1/users/mallory/password", {{"password", "mallory was here"}}, 422},  // self needs current_password
+      // The registry: the other ways at somebody else's images.
+      {"GET", "/v2/admin/img/blobs/sha256:" + std::string(64, 'a'), nullptr, 404},
+      {"GET", "/v2/admin/img/tags/list", nullptr, 404},
+      {"GET", "/v2/admin/img/referrers/sha256:" + std::string(64, 'a'), nullptr, 404},
+      {"PUT", "/v2/admin/img/blobs/uploads/0123456789abcdef0123456789abcdef?digest=sha256:" + std::string(64, 'a'), {{"any", "bytes"}}, 403},
+      {"POST", "/v2/admin/img/blobs/uploads/?digest=sha256:" + std::string(64, 'a'), {{"any", "bytes"}}, 403},
+      {"POST", "/v2/mallory/img/blobs/uploads/?mount=sha256:" + std::string(64, 'a') + "&from=admin/img", nullptr, 202},
+      {"DELETE", "/v2/admin/img/blobs/sha256:" + std::string(64, 'a'), nullptr, 403},
   };
 }
 

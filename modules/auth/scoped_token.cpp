@@ -1,0 +1,127 @@
+#include "modules/auth/scoped_token.hpp"
+
+#include "modules/auth/crypto.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace neurod::auth {
+
+namespace {
+
+std::string b64url(std::string_view in) {
+  std::string out(sodium_base64_encoded_len(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::optional<std::string> unb64url(std::string_view in) {
+  std::string out(in.size(), '\0');
+  std::size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), nullptr, &len,
+                        nullptr, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    return std::nullopt;
+  out.resize(len);
+  return out;
+}
+
+std::string mac(const std::string& key, std::string_view data) {
+  unsigned char out[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  crypto_auth_hmacsha256_final(&st, out);
+  return std::string(reinterpret_cast<char*>(out), sizeof out);
+}
+
+constexpr std::size_t kKeySize = 32;
+
+}  // namespace
+
+ScopedTokens::ScopedTokens(std::string key) : key_(std::move(key)) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium cannot be initialised");
+  if (key_.size() < 16) throw std::runtime_error("the scoped-token key is too short");
+}
+
+ScopedTokens::ScopedTokens(const std::filesystem::path& key_file) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium cannot be initialised");
+  int fd = ::open(key_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[kKeySize * 2];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(kKeySize))
+      throw std::runtime_error(key_file.string() + " is not a scoped-token key (" + std::to_string(kKeySize) +
+                               " bytes); delete it to make a new one (tokens issued under it stop working)");
+    key_.assign(buf, kKeySize);
+    sodium_memzero(buf, sizeof buf);
+    return;
+  }
+  if (errno != ENOENT) throw std::runtime_error("cannot read " + key_file.string() + ": " + std::strerror(errno));
+  key_.resize(kKeySize);
+  randombytes_buf(key_.data(), key_.size());
+  auto tmp = key_file;
+  tmp += ".tmp";
+  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+  bool ok = ::write(fd, key_.data(), key_.size()) == static_cast<ssize_t>(key_.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), key_file.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    throw std::runtime_error("cannot write " + key_file.string() + ": " + std::strerror(errno));
+  }
+}
+
+ScopedToken ScopedTokens::issue(const http::Principal& who, std::vector<std::string> scopes, Duration ttl,
+                                std::int64_t now_ms) const {
+  ScopedToken out;
+  out.issued_at_ms = now_ms;
+  out.expires_at_ms = now_ms + ttl.count();
+  std::string nonce(12, '\0');
+  randombytes_buf(nonce.data(), nonce.size());
+  nlohmann::json payload{{"sub", who.name},          {"knd", who.kind},          {"cred", who.credential},
+                         {"iat", out.issued_at_ms}, {"exp", out.expires_at_ms}, {"scp", std::move(scopes)},
+                         {"jti", b64url(nonce)}};
+  auto body = b64url(payload.dump());
+  out.token = std::string(kPrefix) + body + "." + b64url(mac(key_, body));
+  return out;
+}
+
+std::optional<http::Principal> ScopedTokens::verify(std::string_view token, std::int64_t now_ms) const {
+  if (!looks_like(token) || token.size() > 16384) return std::nullopt;
+  token.remove_prefix(kPrefix.size());
+  auto dot = token.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto body = token.substr(0, dot);
+  auto sig = unb64url(token.substr(dot + 1));
+  if (!sig) return std::nullopt;
+  auto want = mac(key_, body);
+  if (!constant_time_equal(*sig, want)) return std::nullopt;
+  auto raw = unb64url(body);
+  if (!raw) return std::nullopt;
+  auto j = nlohmann::json::parse(*raw, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  try {
+    if (j.at("exp").get<std::int64_t>() <= now_ms) return std::nullopt;
+    http::Principal p;
+    p.name = j.at("sub").get<std::string>();
+    p.kind = j.at("knd").get<std::string>();
+    p.credential = j.value("cred", std::string());
+    p.scopes = j.at("scp").get<std::vector<std::string>>();
+    if (p.name.empty()) return std::nullopt;
+    return p;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace neurod::auth
