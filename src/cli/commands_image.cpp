@@ -592,11 +592,20 @@ int run_config_docker(Context& ctx, bool no_helper) {
     }
   }
   for (std::size_t i = 0; i < files.size(); ++i) write_private_file(files[i], updated[i].dump(2) + "\n");
+  // A plain-HTTP server: podman would insist on TLS for every push and pull without
+  // --tls-verify=false; a registries.conf drop-in of its own marks just this registry.
+  std::optional<fs::path> insecure_file;
+  if (!r.tls()) {
+    insecure_file = fs::path(home_dir(ctx.env())) / ".config" / "containers" / "registries.conf.d" /
+                    insecure_registry_file_name(r.host());
+    write_private_file(*insecure_file, insecure_registry_conf(r.host(), ctx.settings().url));
+  }
   bool helper_found = on_path(std::string(kHelperName), ctx.env());
   if (ctx.json_output()) {
     json j{{"registry", r.host()}, {"helper", !no_helper}, {"files", json::array()}};
     for (const auto& f : files) j["files"].push_back(f.string());
     if (!no_helper) j["helper_on_path"] = helper_found;
+    j["insecure_registry_file"] = insecure_file ? json(insecure_file->string()) : json(nullptr);
     print_json(j);
   } else {
     if (no_helper)
@@ -604,6 +613,8 @@ int run_config_docker(Context& ctx, bool no_helper) {
     else
       std::cout << "podman and docker now ask " << kHelperName << " for " << r.host() << " (credHelpers) in:\n";
     for (const auto& f : files) std::cout << "  " << f.string() << "\n";
+    if (insecure_file)
+      std::cout << "podman treats " << r.host() << " as a plain-HTTP registry (" << insecure_file->string() << ").\n";
     std::cout << "Push and pull as " << r.host() << "/PROJECT/NAME:TAG, e.g. podman push localhost/train:1 "
               << r.host() << "/" << (no_helper ? creds->first : std::string("PROJECT")) << "/train:1" << std::endl;
   }
@@ -616,9 +627,8 @@ int run_config_docker(Context& ctx, bool no_helper) {
     std::cerr << "neuro: note: the stored token stops working when it expires or you log out; run this again then."
               << std::endl;
   if (!r.tls())
-    std::cerr << "neuro: note: the server is plain HTTP: give podman --tls-verify=false (or mark " << r.host()
-              << " insecure in registries.conf); docker allows it for 127.0.0.0/8 or its insecure-registries."
-              << std::endl;
+    std::cerr << "neuro: note: docker allows a plain-HTTP registry on 127.0.0.0/8, or when its daemon lists "
+              << r.host() << " in insecure-registries (/etc/docker/daemon.json)." << std::endl;
   return code(Exit::ok);
 }
 

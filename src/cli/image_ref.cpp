@@ -443,6 +443,19 @@ json with_registry_auth(json config, const std::string& host, const std::string&
   return config;
 }
 
+std::string insecure_registry_conf(const std::string& host, const std::string& server_url) {
+  return fmt::format(
+      "# Written by `neuro config docker`: neurod's registry at {} is plain HTTP.\n"
+      "[[registry]]\nlocation = {}\ninsecure = true\n",
+      server_url, json(host).dump());
+}
+
+std::string insecure_registry_file_name(const std::string& host) {
+  std::string name = "neuro-";
+  for (char c : host) name += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-') ? c : '_';
+  return name + ".conf";
+}
+
 HelperAnswer credential_helper(std::string_view action, std::string_view input, const std::string& registry,
                                const std::string& user, const std::string& token) {
   if (action == "get") {

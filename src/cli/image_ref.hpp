@@ -113,6 +113,12 @@ std::string basic_auth(std::string_view user, std::string_view password);
 nlohmann::json with_registry_auth(nlohmann::json config, const std::string& host, const std::string& helper,
                                   const std::optional<std::pair<std::string, std::string>>& user_token);
 
+// For a plain-HTTP server: a containers-registries.conf.d(5) drop-in that marks the registry
+// insecure (so podman talks HTTP to it without --tls-verify=false), and its file name
+// ("neuro-127.0.0.1_8080.conf").
+std::string insecure_registry_conf(const std::string& host, const std::string& server_url);
+std::string insecure_registry_file_name(const std::string& host);
+
 // The docker credential helper protocol (github.com/docker/docker-credential-helpers):
 // the action's stdin in, what to print on stdout and the exit code out.
 struct HelperAnswer {

@@ -288,3 +288,12 @@ TEST_CASE("the credential helper protocol: get, store, erase, list") {
   CHECK(bad.out.find("get, store, erase or list") != std::string::npos);
   CHECK(bad.out.find("SECRET") == std::string::npos);
 }
+
+TEST_CASE("a plain-HTTP registry: the registries.conf drop-in") {
+  CHECK(insecure_registry_file_name("127.0.0.1:8080") == "neuro-127.0.0.1_8080.conf");
+  CHECK(insecure_registry_file_name("[::1]:80") == "neuro-___1__80.conf");
+  auto conf = insecure_registry_conf("127.0.0.1:8080", "http://127.0.0.1:8080");
+  CHECK(conf ==
+        "# Written by `neuro config docker`: neurod's registry at http://127.0.0.1:8080 is plain HTTP.\n"
+        "[[registry]]\nlocation = \"127.0.0.1:8080\"\ninsecure = true\n");
+}
