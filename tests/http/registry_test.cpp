@@ -600,3 +600,21 @@ TEST_CASE_TEMPLATE("registry: registry bytes count against the project's storage
                          {{"Content-Type", "application/octet-stream"}});
   EXPECT_STATUS(s, 403);
 }
+
+TEST_CASE_TEMPLATE("registry: the background pass expires idle uploads and collects unreferenced blobs", B,
+                   NEUROD_DB_BACKENDS) {
+  Env env(B::kDialect, {}, "modules:\n  registry:\n    gc_grace: 3s\n    gc_interval: 1s\n    upload_ttl: 1s\n");
+  auto alice = env.user("alice");
+  Reg a{env, alice.token()};
+  auto manifest = image(a, "alice/app", {random_bytes(100, 1)});
+  REQUIRE_STATUS(a.put_manifest("alice/app", "v1", manifest), 201);
+  auto stray = random_bytes(100, 2);
+  auto sd = a.push_blob("alice/app", stray);
+  auto start = a.req("POST", "/v2/alice/app/blobs/uploads/");
+  auto loc = start.header("Location").value_or("");
+  REQUIRE_STATUS(a.req("PATCH", loc, "abc", {{"Content-Type", "application/octet-stream"}}), 202);
+  CHECK(authtest::eventually([&] { return !std::filesystem::exists(blob_file(env, sd)); }, std::chrono::seconds(15)));
+  CHECK(authtest::eventually([&] { return a.req("GET", loc).status == 404; }, std::chrono::seconds(15)));
+  CHECK(a.req("GET", "/v2/alice/app/manifests/v1").body == manifest);
+  CHECK(a.req("GET", "/v2/alice/app/blobs/" + sha256_digest("{}")).status == 200);
+}
