@@ -5,6 +5,7 @@
 #include "http/auth_helpers.hpp"
 #include "modules/registry/module.hpp"
 #include "modules/registry/oci.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -617,4 +618,43 @@ TEST_CASE_TEMPLATE("registry: the background pass expires idle uploads and colle
   CHECK(authtest::eventually([&] { return a.req("GET", loc).status == 404; }, std::chrono::seconds(15)));
   CHECK(a.req("GET", "/v2/alice/app/manifests/v1").body == manifest);
   CHECK(a.req("GET", "/v2/alice/app/blobs/" + sha256_digest("{}")).status == 200);
+}
+
+TEST_CASE("registry: an upload session survives a restart and goes on hashing where it stopped") {
+  test::TempDir dir;
+  registry::BlobStore store(dir.path() / "registry");
+  auto data = random_bytes(300000, 9);
+  std::string id;
+  {
+    registry::Uploads before(store, std::chrono::hours(1));
+    auto s = before.start("alice/app", "alice", "alice");
+    id = s->id;
+    registry::AppendSink sink(s, 1 << 20);
+    sink.write(data.data(), 100000);
+    // One body at a time per session.
+    CHECK_THROWS_AS(registry::AppendSink(s, 1 << 20), Error);
+  }
+  registry::Uploads after(store, std::chrono::hours(1));  // neurod restarted: nothing in memory
+  auto s = after.find(id);
+  REQUIRE(s);
+  CHECK(s->size == 100000);
+  CHECK(s->repository == "alice/app");
+  {
+    registry::AppendSink sink(s, 1 << 20);
+    sink.write(data.data() + 100000, data.size() - 100000);
+  }
+  auto lock = store.commit_lock();
+  CHECK(after.commit(s, sha256_digest(data)) == data.size());
+  CHECK(store.read_blob(sha256_digest(data), 1 << 20) == data);
+  CHECK_FALSE(after.find(id));
+  // A size limit refuses the piece that passes it and keeps the session consistent.
+  auto t = after.start("alice/app", "alice", "alice");
+  {
+    registry::AppendSink sink(t, 10);
+    sink.write("12345", 5);
+    CHECK_THROWS_AS(sink.write("678901", 6), Error);
+  }
+  CHECK(t->size == 5);
+  CHECK_THROWS_AS(after.commit(t, sha256_digest("1234567890")), Error);  // wrong digest: dropped
+  CHECK_FALSE(after.find(t->id));
 }
