@@ -5,13 +5,16 @@
 #include "http/auth_helpers.hpp"
 #include "modules/registry/module.hpp"
 #include "modules/registry/oci.hpp"
+#include "db/database.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <random>
+#include <atomic>
 #include <set>
+#include <thread>
 
 using namespace neurod;
 using authtest::Api;
@@ -657,4 +660,43 @@ TEST_CASE("registry: an upload session survives a restart and goes on hashing wh
   CHECK(t->size == 5);
   CHECK_THROWS_AS(after.commit(t, sha256_digest("1234567890")), Error);  // wrong digest: dropped
   CHECK_FALSE(after.find(t->id));
+}
+
+TEST_CASE_TEMPLATE("registry: garbage collection racing pushes never leaves a link without its bytes", B,
+                   NEUROD_DB_BACKENDS) {
+  Env env(B::kDialect);
+  auto alice = env.user("alice");
+  auto data = random_bytes(200000, 11);
+  auto digest = sha256_digest(data);
+  registry::BlobStore store(env.server().data_dir() / "registry");
+  std::vector<std::string> problems;
+  std::atomic<bool> done{false};
+  // The collector, with no grace at all, as often as it can.
+  std::thread collector([&] {
+    while (!done) registry::collect_garbage(env.server().app().db(), store, std::chrono::milliseconds(0));
+  });
+  for (int i = 0; i < 25; ++i) {
+    auto c = env.server().client(alice.token());
+    auto repo = "/v2/alice/r" + std::to_string(i % 3);
+    auto start = c.request("POST", repo + "/blobs/uploads/");
+    auto loc = start.header("Location").value_or("");
+    auto put = c.request("PUT", loc + "?digest=" + digest, data, {{"Content-Type", "application/octet-stream"}});
+    if (put.status != 201) problems.push_back("push: " + std::to_string(put.status) + " " + put.body);
+    auto get = c.request("GET", repo + "/blobs/" + digest);
+    // Collected meanwhile (no grace, no manifest) is fine; a link to missing bytes is not.
+    if (get.status == 200 && get.body != data) problems.push_back("a partial or wrong body");
+    if (get.status != 200 && get.body.find("missing on disk") != std::string::npos) problems.push_back(get.body);
+  }
+  done = true;
+  collector.join();
+  CHECK(problems.empty());
+  for (const auto& p : problems) MESSAGE(p);
+  // Every link the database holds has its bytes.
+  auto links = env.server().app().db().read([](soci::session& s) {
+    std::vector<std::string> out;
+    soci::rowset<soci::row> rs = (s.prepare << "SELECT digest FROM registry_links");
+    for (const auto& r : rs) out.push_back(r.get<std::string>(0));
+    return out;
+  });
+  for (const auto& d : links) CHECK(std::filesystem::exists(blob_file(env, d)));
 }
