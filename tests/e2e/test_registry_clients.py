@@ -144,6 +144,10 @@ def test_skopeo_round_trip_preserves_digests(tmp):
         # Without credentials: refused.
         r = skopeo("inspect", "--raw", "--tls-verify=false", "--no-creds", ref, expect=None)
         assert r.returncode != 0, r.stdout
+        # The offline collector beside the running daemon: everything is referenced.
+        r = run([NEUROD, "-c", d.config, "registry", "gc", "--dry-run", "--grace", "0s"])
+        assert r.returncode == 0, r.stderr
+        assert "would remove 0 blobs" in r.stdout, r.stdout
     finally:
         d.stop()
     # Offline garbage collection: everything is referenced, nothing goes.
