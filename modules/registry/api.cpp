@@ -411,12 +411,14 @@ Response Module::handle_get(Request& req) {
       return get_manifest(req, t.name, t.reference);
     case Target::blob: {
       check_digest(t.reference);
+      // Opened before the link is checked: a collection that removes both in between makes
+      // this a clean BLOB_UNKNOWN, and one after it cannot take the bytes from under us.
+      int fd = store_->open_blob(t.reference);
+      auto r = Response::from_fd(fd, "application/octet-stream");  // owns fd (closed even when refused below)
       bool ok = db_.read([&](soci::session& s) { return repo::linked(s, t.name, t.reference); });
       if (!ok) throw oci_error(errc::not_found, "BLOB_UNKNOWN", "blob " + t.reference + " is not in " + t.name,
                                {{"digest", t.reference}});
-      int fd = store_->open_blob(t.reference);
       if (fd < 0) throw oci_error(errc::not_found, "BLOB_UNKNOWN", "blob " + t.reference + " is missing on disk");
-      auto r = Response::from_fd(fd, "application/octet-stream");
       r.headers.set("Docker-Content-Digest", t.reference);
       r.headers.set("ETag", "\"" + t.reference + "\"");
       r.headers.set("Cache-Control", "max-age=31536000");
@@ -491,7 +493,13 @@ Response Module::get_manifest(Request& req, const std::string& name, const std::
   if (!row)
     throw oci_error(errc::not_found, "MANIFEST_UNKNOWN", "manifest " + reference + " is not in " + name,
                     {{"reference", reference}});
-  auto body = store_->read_blob(digest, config_.max_manifest_size.bytes);
+  std::string body;
+  try {
+    body = store_->read_blob(digest, config_.max_manifest_size.bytes);
+  } catch (const Error&) {  // deleted (and collected) since the row was read
+    throw oci_error(errc::not_found, "MANIFEST_UNKNOWN", "manifest " + reference + " is not in " + name,
+                    {{"reference", reference}});
+  }
   auto r = Response::text(std::move(body), 200, row->media_type);
   r.headers.set("Docker-Content-Digest", digest);
   r.headers.set("ETag", "\"" + digest + "\"");
