@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <ctime>
 #include <set>
@@ -170,6 +171,118 @@ bool valid_job_name(std::string_view n) {
     }
   }
   return !prev_dash;
+}
+
+namespace {
+
+// One path component of an OCI repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
+bool valid_repository_component(std::string_view c) {
+  auto alnum = [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'); };
+  std::size_t i = 0;
+  auto run = [&] {
+    std::size_t start = i;
+    while (i < c.size() && alnum(c[i])) ++i;
+    return i > start;
+  };
+  if (!run()) return false;
+  while (i < c.size()) {
+    if (c[i] == '.') {
+      ++i;
+    } else if (c[i] == '_') {
+      ++i;
+      if (i < c.size() && c[i] == '_') ++i;
+    } else if (c[i] == '-') {
+      while (i < c.size() && c[i] == '-') ++i;
+    } else {
+      return false;
+    }
+    if (!run()) return false;
+  }
+  return true;
+}
+
+bool valid_tag(std::string_view t) {
+  if (t.empty() || t.size() > 128) return false;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    char ch = t[i];
+    bool ok = std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || (i > 0 && (ch == '.' || ch == '-'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_digest(std::string_view d) {
+  auto colon = d.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= d.size()) return false;
+  for (char ch : d.substr(0, colon))
+    if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) || ch == '+' ||
+          ch == '.' || ch == '_' || ch == '-'))
+      return false;
+  for (char ch : d.substr(colon + 1))
+    if (!std::isxdigit(static_cast<unsigned char>(ch)) || std::isupper(static_cast<unsigned char>(ch))) return false;
+  return true;
+}
+
+}  // namespace
+
+std::optional<RegistryImage> parse_registry_image(std::string_view image, std::string_view project,
+                                                  std::string_view cluster) {
+  if (!image.starts_with("image:")) return std::nullopt;
+  auto refuse = [](const std::string& why) { return Error(errc::bad_request, "image: " + why); };
+  std::string_view rest = image.substr(6);
+  RegistryImage out;
+  if (rest.starts_with("//")) {
+    rest.remove_prefix(2);
+    auto slash = rest.find('/');
+    if (slash == std::string_view::npos) throw refuse("image://CLUSTER/PROJECT/NAME[:TAG] names no project");
+    if (rest.substr(0, slash) != cluster)
+      throw refuse(fmt::format("{} is in cluster '{}', not this one ('{}')", image, rest.substr(0, slash), cluster));
+    rest.remove_prefix(slash + 1);
+  } else if (!rest.starts_with("/")) {
+    if (project.empty()) throw refuse("no project to resolve image:NAME in");
+    out.project = std::string(project);
+  } else {
+    rest.remove_prefix(1);
+  }
+  // The reference: "@DIGEST", or ":TAG" after the last '/'.
+  std::string_view name = rest;
+  if (auto at = rest.find('@'); at != std::string_view::npos) {
+    name = rest.substr(0, at);
+    auto digest = rest.substr(at + 1);
+    if (!valid_digest(digest)) throw refuse(fmt::format("'{}' is not a digest (sha256:HEX)", digest));
+    out.reference = "@" + std::string(digest);
+  } else {
+    auto colon = rest.rfind(':');
+    auto last_slash = rest.rfind('/');
+    if (colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
+      name = rest.substr(0, colon);
+      auto tag = rest.substr(colon + 1);
+      if (!valid_tag(tag)) throw refuse(fmt::format("'{}' is not a valid tag", tag));
+      out.reference = ":" + std::string(tag);
+    } else {
+      out.reference = ":latest";
+    }
+  }
+  if (out.project.empty()) {
+    auto slash = name.find('/');
+    if (slash == std::string_view::npos) throw refuse("image:/PROJECT/NAME needs a name after the project");
+    out.project = std::string(name.substr(0, slash));
+    name.remove_prefix(slash + 1);
+  }
+  std::string_view n = name;
+  if (n.empty()) throw refuse("the image name is empty");
+  while (true) {
+    auto slash = n.find('/');
+    auto part = n.substr(0, slash);
+    if (!valid_repository_component(part))
+      throw refuse(fmt::format("'{}' is not a valid image name: lowercase letters, digits and single '.', '_', '-' "
+                            "between them, path parts separated by '/'",
+                            name));
+    if (slash == std::string_view::npos) break;
+    n.remove_prefix(slash + 1);
+  }
+  out.repository = out.project + "/" + std::string(name);
+  return out;
 }
 
 std::vector<std::string> shell_split(std::string_view text) {

@@ -98,6 +98,20 @@ JobSpec parse_spec(const nlohmann::json& body, const std::vector<config::Preset>
 nlohmann::json spec_to_json(const JobSpec& spec);  // the stored form; parse_stored_spec reads it back
 JobSpec parse_stored_spec(const nlohmann::json& j);
 
+// An image of the cluster's registry, from the job's `image`: "image:NAME[:TAG|@DIGEST]"
+// (the job's project), "image:/PROJECT/NAME…" or "image://CLUSTER/PROJECT/NAME…".
+// `repository` is "PROJECT/NAME" (what the registry and the image:// URI name) and
+// `reference` the tag or digest with its ':' or '@' (":latest" when none was given).
+struct RegistryImage {
+  std::string project;
+  std::string repository;
+  std::string reference;
+};
+// nullopt for an engine reference (no "image:" prefix). Throws Error
+// (bad_request) naming the `image` field for a malformed one or another cluster's.
+std::optional<RegistryImage> parse_registry_image(std::string_view image, std::string_view project,
+                                                  std::string_view cluster);
+
 // Splits a command line like a POSIX shell does for words (quotes, backslashes), with
 // no expansion. Throws Error(invalid_argument) on an unterminated quote.
 std::vector<std::string> shell_split(std::string_view text);

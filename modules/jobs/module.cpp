@@ -8,7 +8,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace neurod::jobs {
+
+namespace {
+
+// "host:port" of this neurod as a container engine on this machine reaches it, from the
+// server's URL: a wildcard listen address becomes loopback.
+std::string engine_reachable_host(const std::string& url) {
+  std::string_view v = url;
+  if (auto p = v.find("://"); p != std::string_view::npos) v.remove_prefix(p + 3);
+  std::string host(v);
+  if (host.starts_with("0.0.0.0:")) return "127.0.0.1" + host.substr(7);
+  if (host.starts_with("[::]:")) return "[::1]" + host.substr(4);
+  return host;
+}
+
+}  // namespace
 
 void Config::describe(config::Schema<Config>& s) {
   s.field("schedule_timeout", &Config::schedule_timeout,
@@ -24,8 +41,10 @@ void Config::describe(config::Schema<Config>& s) {
           "How often running jobs' CPU/GPU-hours are charged to quotas (and exhausted quotas enforced).")
       .min(1000);
   s.field("image_registry", &Config::image_registry,
-          "Where image:NAME:TAG points (host:port, jobs then pull host:port/PROJECT/NAME:TAG). Empty: the\n"
-          "container engine's local images (NAME:TAG).");
+          "Where image:NAME:TAG points: empty for this neurod's own registry (the registry module; jobs pull\n"
+          "with a short-lived token of their owner), host:port for another registry (jobs pull\n"
+          "host:port/PROJECT/NAME:TAG with the executor's registry credentials), or `local` for the\n"
+          "container engine's local images (NAME:TAG). Without the registry module, empty means local.");
 }
 
 Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) {
@@ -55,6 +74,22 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
   if (auto* base = ctx.find(secrets::Module::kName)) {
     auto* secrets = &dynamic_cast<secrets::Module&>(*base);
     so.secret_value = [secrets](std::string_view uri) { return secrets->value(uri); };
+  }
+  // image:NAME:TAG from this neurod's registry: pulled as the job's owner, read-only, with a
+  // token that lives about as long as a pull may take.
+  const auto& mods = ctx.enabled_modules();
+  if (config.image_registry.empty() && std::find(mods.begin(), mods.end(), "registry") != mods.end()) {
+    auto* c = &ctx;
+    so.local_registry = [c] { return engine_reachable_host(c->address()); };
+    auto* a = &authm;
+    so.pull_auth = [a, c](const std::string& owner, const std::string& repository) {
+      http::Principal who;
+      who.name = owner;
+      who.kind = "user";
+      who.credential = "job-pull";
+      auto token = a->issue_scoped_token(who, {"repository:" + repository + ":pull"}, std::chrono::minutes(30));
+      return executor::RegistryAuth{engine_reachable_host(c->address()), owner, token.token};
+    };
   }
   scheduler_ = std::make_unique<Scheduler>(ctx.db(), &authm.quotas(), ctx.events(), view, so);
 

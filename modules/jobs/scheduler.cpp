@@ -142,15 +142,22 @@ std::optional<std::string> Scheduler::unschedulable(const JobSpec& spec) const {
   return std::nullopt;
 }
 
-std::string Scheduler::resolve_image(const JobSpec& spec) const {
-  std::string_view img = spec.image;
-  if (img.substr(0, 6) != "image:") return spec.image;
-  img.remove_prefix(6);
-  while (!img.empty() && img.front() == '/') img.remove_prefix(1);
-  std::string ref(img);
-  if (ref.find(':') == std::string::npos && ref.find('@') == std::string::npos) ref += ":latest";
-  if (options_.image_registry.empty()) return ref;
-  return options_.image_registry + "/" + spec.project + "/" + ref;
+Scheduler::ResolvedImage Scheduler::resolve_image(const JobSpec& spec, const std::string& owner) const {
+  std::optional<RegistryImage> img;
+  try {
+    img = parse_registry_image(spec.image, spec.project, options_.cluster);
+  } catch (const Error&) {
+    return {spec.image, std::nullopt};  // validated at submission; the engine names what is wrong
+  }
+  if (!img) return {spec.image, std::nullopt};
+  const auto& reg = options_.image_registry;
+  if (reg == "local" || (reg.empty() && !options_.local_registry))
+    return {img->repository.substr(img->project.size() + 1) + img->reference, std::nullopt};
+  if (!reg.empty()) return {reg + "/" + img->repository + img->reference, std::nullopt};
+  auto host = options_.local_registry();
+  ResolvedImage out{host + "/" + img->repository + img->reference, std::nullopt};
+  if (options_.pull_auth) out.auth = options_.pull_auth(owner, img->repository);
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> Scheduler::job_env(const Job& job) const {
@@ -534,7 +541,9 @@ void Scheduler::launch(Live& l, Resolved resolved) {
   spec.project = s.project;
   spec.cluster = l.job.cluster;
   spec.preset = s.preset;
-  spec.image = resolve_image(s);
+  auto image = resolve_image(s, l.job.owner);
+  spec.image = std::move(image.reference);
+  spec.registry_auth = std::move(image.auth);
   spec.entrypoint = s.entrypoint;
   spec.command = s.command;
   spec.env = job_env(l.job);

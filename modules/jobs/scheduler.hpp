@@ -37,7 +37,14 @@ namespace neurod::jobs {
 
 struct SchedulerOptions {
   std::string cluster;
-  std::string image_registry;  // where image:NAME:TAG points; empty: the engine's local images
+  // Where image:NAME:TAG points: "local" (the engine's local images, NAME:TAG), a
+  // "host:port" registry (host:port/PROJECT/NAME:TAG, credentials from the executor's
+  // config), or empty: this neurod's registry when local_registry is set, else local.
+  std::string image_registry;
+  // The registry module runs here: its "host:port" as the container engine reaches it
+  // (empty until the server listens), and pull credentials for a job's owner.
+  std::function<std::string()> local_registry;
+  std::function<executor::RegistryAuth(const std::string& owner, const std::string& repository)> pull_auth;
   Duration restart_backoff_min = std::chrono::seconds(1);
   Duration restart_backoff_max = std::chrono::minutes(5);
   Duration metering_interval = std::chrono::seconds(10);
@@ -82,7 +89,11 @@ class Scheduler {
   std::string executor_kind() const;
 
   // Resolves image:NAME[:TAG] for the engine.
-  std::string resolve_image(const JobSpec& spec) const;
+  struct ResolvedImage {
+    std::string reference;  // what the engine pulls and runs
+    std::optional<executor::RegistryAuth> auth;
+  };
+  ResolvedImage resolve_image(const JobSpec& spec, const std::string& owner) const;
   // The job's environment: the user's plus NEURO_JOB_*.
   std::vector<std::pair<std::string, std::string>> job_env(const Job& job) const;
 

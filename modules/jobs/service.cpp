@@ -63,6 +63,10 @@ Job Service::create(const http::Principal& who, const nlohmann::json& body) {
     need.push_back({{v.uri, v.read_only ? auth::Action::read : auth::Action::write}});
   for (const auto& v : spec.secret_volumes) need.push_back({{v.uri, auth::Action::read}});
   for (const auto& [k, v] : spec.secret_env) need.push_back({{v, auth::Action::read}});
+  // An image of the cluster's registry: the submitter must be able to pull it.
+  if (auto img = parse_registry_image(spec.image, spec.project, authz_.cluster()))
+    need.push_back({{authz_.resource_uri("image", img->project, img->repository.substr(img->project.size() + 1)),
+                     auth::Action::read}});
   authz_.require(who, need);
 
   if (auto why = scheduler_.unschedulable(spec))

@@ -144,6 +144,18 @@ std::optional<Scope> parse_scope(std::string_view s) {
   return out;
 }
 
+// Whether the principal's token grants `action` ("pull", "push", "delete") on repository
+// `name`: always for a full token, else when one of its scopes names it.
+bool scopes_allow(const http::Principal& who, const std::string& name, const std::string& action) {
+  if (!who.scopes) return true;
+  for (const auto& s : *who.scopes) {
+    auto sc = parse_scope(s);
+    if (sc && sc->type == "repository" && sc->name == name && (sc->actions.contains(action) || sc->actions.contains("*")))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string Module::realm(const Request& req) const {
@@ -205,15 +217,8 @@ std::string Module::authorize(const Request& req, const std::string& name, Need 
   check_name(name);
   const auto& who = req.principal;
   const char* action = need == Need::pull ? "pull" : "push";
-  if (who.scopes) {
-    bool ok = false;
-    for (const auto& s : *who.scopes) {
-      auto sc = parse_scope(s);
-      if (sc && sc->type == "repository" && sc->name == name && (sc->actions.contains(action) || sc->actions.contains("*")))
-        ok = true;
-    }
-    if (!ok)
-      throw oci_error(errc::unauthenticated, "UNAUTHORIZED",
+  if (!scopes_allow(who, name, action)) {
+    throw oci_error(errc::unauthenticated, "UNAUTHORIZED",
                       std::string("the token does not grant ") + action + " on " + name + ": ask /v2/token for it",
                       {{"scope", "repository:" + name + (need == Need::pull ? ":pull" : ":pull,push")}});
   }
@@ -761,9 +766,10 @@ Response Module::handle_delete(Request& req) {
 }
 
 Response Module::handle_token(Request& req) {
-  if (req.principal.scopes)
-    throw oci_error(errc::unauthenticated, "UNAUTHORIZED",
-                    "a registry token cannot mint registry tokens: log in with your neurod token");
+  // A registry token may be exchanged for one with the same or fewer rights (what a client
+  // does when it holds a job's pull token and the registry challenges it with Bearer):
+  // each action granted must be in the caller's own scopes as well as in the ACL.
+  const auto& who = req.principal;
   std::vector<std::string> granted;
   for (const auto& param : req.query_params("scope")) {
     std::string_view rest = param;
@@ -774,22 +780,26 @@ Response Module::handle_token(Request& req) {
       auto sc = parse_scope(one);
       if (!sc) continue;
       if (sc->type == "registry" && sc->name == "catalog") {
-        granted.push_back("registry:catalog:*");
+        bool catalog = !who.scopes;
+        if (who.scopes)
+          for (const auto& mine : *who.scopes) catalog = catalog || mine == "registry:catalog:*";
+        if (catalog) granted.push_back("registry:catalog:*");
         continue;
       }
       if (sc->type != "repository" || !valid_name(sc->name)) continue;
       std::vector<std::string> acts;
       bool all = sc->actions.contains("*");
-      if ((all || sc->actions.contains("pull")) && may(req.principal, sc->name, Need::pull)) acts.push_back("pull");
-      if ((all || sc->actions.contains("push")) && may(req.principal, sc->name, Need::push)) acts.push_back("push");
-      if ((all || sc->actions.contains("delete")) && may(req.principal, sc->name, Need::push)) acts.push_back("delete");
+      auto wants = [&](const std::string& a) { return (all || sc->actions.contains(a)) && scopes_allow(who, sc->name, a); };
+      if (wants("pull") && may(who, sc->name, Need::pull)) acts.push_back("pull");
+      if (wants("push") && may(who, sc->name, Need::push)) acts.push_back("push");
+      if (wants("delete") && may(who, sc->name, Need::push)) acts.push_back("delete");
       if (acts.empty()) continue;
       std::string s = "repository:" + sc->name + ":";
       for (std::size_t i = 0; i < acts.size(); ++i) s += (i ? "," : "") + acts[i];
       granted.push_back(s);
     }
   }
-  auto issued = auth_->issue_scoped_token(req.principal, granted, config_.token_ttl);
+  auto issued = auth_->issue_scoped_token(who, granted, config_.token_ttl);
   auto ttl_s = (issued.expires_at_ms - issued.issued_at_ms) / 1000;
   auto r = Response::json(json{{"token", issued.token},
                                {"access_token", issued.token},

@@ -167,6 +167,7 @@ struct App::Impl : ModuleContext {
   void add_task(std::string name, std::function<void(std::stop_token)> fn) override {
     tasks.push_back({std::move(name), std::move(fn), {}});
   }
+  std::string address() const override { return server ? server->address() : std::string(); }
   ModuleBase* find(std::string_view name) override {
     for (auto& [n, m] : modules)
       if (n == name) return m.get();

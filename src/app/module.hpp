@@ -71,6 +71,9 @@ class ModuleContext {
   // A background task started after every module's on_all_loaded() and asked to stop
   // (through the stop_token) before on_stopping(). It runs on its own thread.
   virtual void add_task(std::string name, std::function<void(std::stop_token)> fn) = 0;
+  // The server's URL ("http://127.0.0.1:8080") once it listens; empty while modules are
+  // constructed. Safe to call from tasks and request handlers.
+  virtual std::string address() const = 0;
   // A module constructed before this one (list it in kDepends), or nullptr.
   virtual ModuleBase* find(std::string_view name) = 0;
 

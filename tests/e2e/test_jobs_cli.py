@@ -52,7 +52,7 @@ def image():
     return podman_file("image") if PODMAN_DIR else "localhost/neurod-test/busybox:1"
 
 
-def node_yaml(runtime):
+def node_yaml(runtime, image_registry="local"):
     """modules: for a node with 2 CPUs, 4 GiB and no GPUs (the tests' capacity), as in
     tests/http/jobs_helpers.hpp: explicit ulimits no higher than this machine's."""
     y = "modules:\n" + AUTH_YAML + (
@@ -69,7 +69,10 @@ def node_yaml(runtime):
             "        - {name: nofile, soft: 1024, hard: 1024}\n"
             "        - {name: nproc, soft: 4096, hard: 4096}\n"
         )
+    # image:NAME:TAG: the engine's local images (the test image, localhost/bb:1) unless a
+    # case pulls from neurod's own registry (image_registry "").
     y += "  jobs:\n    restart_backoff: 200ms\n    metering_interval: 1s\n"
+    y += f"    image_registry: \"{image_registry}\"\n"
     return y + PRESETS_YAML
 
 
@@ -211,11 +214,11 @@ class User:
 class Cluster:
     """A neurod with the given executor runtime and database, an admin and users."""
 
-    def __init__(self, tmp, runtime, database_url="sqlite:neurod.db", users=("alice", "bob")):
+    def __init__(self, tmp, runtime, database_url="sqlite:neurod.db", users=("alice", "bob"), image_registry="local"):
         self.tmp = tmp
         self.runtime = runtime
         self.previous_logs = []
-        self.d = Neurod(tmp, extra_yaml=node_yaml(runtime), database_url=database_url)
+        self.d = Neurod(tmp, extra_yaml=node_yaml(runtime, image_registry), database_url=database_url)
         clusters().append(self)
         self.d.start()
         self.admin = User(self, "admin")
@@ -676,6 +679,55 @@ def test_volumes_on_process(tmp):
     volumes(tmp, "process")
 
 
+# --- images from neurod's own registry ----------------------------------------------------
+
+def podman_cli_env():
+    """The podman CLI on the test service's storage and registries (podman.sh's files)."""
+    return {"CONTAINERS_CONF": os.path.join(PODMAN_DIR, "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": os.path.join(PODMAN_DIR, "storage.conf"),
+            "CONTAINERS_REGISTRIES_CONF": os.path.join(PODMAN_DIR, "registries.conf")}
+
+
+def test_job_runs_an_image_pushed_to_neurod(tmp):
+    """neuro image push, then neuro run image:NAME:TAG: the engine pulls from neurod as the
+    job's owner (a short-lived pull token), shown as Pulling; others are refused at
+    submission; a missing image fails the job with ErrImagePull."""
+    c = Cluster(tmp, "docker", users=("alice", "bob"), image_registry="")
+    try:
+        alice = c.alice
+        tag = f"t{time.time_ns()}"
+        r = run([NEURO, "image", "push", image(), f"image:pushed:{tag}"], env=dict(alice.env, **podman_cli_env()),
+                timeout=300)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        # The engine has no image of that name: it pulls it from neurod.
+        r = alice.neuro("run", "-n", "frompush", f"image:pushed:{tag}", "--", "sh", "-c", "echo from-registry",
+                        timeout=300)
+        assert r.stdout == "from-registry\n", (r.stdout, r.stderr)
+        j = alice.job("frompush")
+        assert j["status"] == "succeeded", j
+        assert any(s.get("reason") == "Pulling" for s in j["statuses"]), j["statuses"]
+        assert "ndsc_" not in c.d.output(), "a pull token reached the log"
+
+        # bob may not read alice's image: refused before anything runs.
+        r = c.bob.neuro("run", f"image:/alice/pushed:{tag}", "--", "true", expect=None)
+        assert r.returncode != 0 and "image://e2e/alice/pushed" in r.stderr, (r.returncode, r.stderr)
+        # Shared read-only, he may run it (his own pull token).
+        alice.neuro("acl", "grant", "image:pushed", "bob", "read")
+        r = c.bob.neuro("run", f"image:/alice/pushed:{tag}", "--", "sh", "-c", "echo bob-ran", timeout=300)
+        assert r.stdout == "bob-ran\n", (r.stdout, r.stderr)
+
+        # A tag that was never pushed.
+        r = alice.neuro("run", "-n", "missing", "image:pushed:never", "--", "true", expect=None, timeout=300)
+        assert r.returncode != 0
+        j = alice.job("missing")
+        assert j["status"] == "failed" and j["history"]["reason"] == "ErrImagePull", j["history"]
+        # Malformed names are refused at submission.
+        r = alice.neuro("run", "image:Bad:1", "--", "true", expect=None)
+        assert r.returncode != 0 and "image:" in r.stderr, r.stderr
+    finally:
+        c.close()
+
+
 # --- durability: neurod killed with SIGKILL while jobs run ------------------------------
 
 def durability(tmp, runtime, database_url):
@@ -853,6 +905,7 @@ if __name__ == "__main__":
         test_durability_docker_postgresql,
         test_basic_run_docker_postgresql,
         test_volumes_on_docker,
+        test_job_runs_an_image_pushed_to_neurod,
         test_volumes_on_process,
     ]
     # By hand: `python3 test_jobs_cli.py durability` runs the cases whose names contain a word given.

@@ -36,7 +36,9 @@ sock=$dir/podman.sock
 
 export CONTAINERS_CONF=$dir/containers.conf
 export CONTAINERS_STORAGE_CONF=$dir/storage.conf
-# Registries config stays the system's; nothing is pulled by the fixture itself.
+# Registries on loopback (the neurod under test serves /v2/ over plain HTTP) are used
+# without TLS; nothing else is searched. The fixture itself pulls nothing.
+export CONTAINERS_REGISTRIES_CONF=$dir/registries.conf
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -100,9 +102,17 @@ driver = "vfs"
 graphroot = "$dir/storage"
 runroot = "$dir/run"
 EOF
+  cat >"$dir/registries.conf" <<EOF
+unqualified-search-registries = []
+
+[[registry]]
+location = "127.0.0.1"
+insecure = true
+EOF
   cat >"$dir/env" <<EOF
 export CONTAINERS_CONF=$dir/containers.conf
 export CONTAINERS_STORAGE_CONF=$dir/storage.conf
+export CONTAINERS_REGISTRIES_CONF=$dir/registries.conf
 EOF
 }
 

@@ -158,3 +158,40 @@ TEST_CASE("times parse in RFC 3339 forms") {
   CHECK_FALSE(parse_time_ms("yesterday"));
   CHECK(format_time_ms(1500) == "1970-01-01T00:00:01.500Z");
 }
+
+TEST_CASE("registry images: short, project and cluster forms, tags and digests") {
+  auto a = parse_registry_image("image:train:1", "alice", "default");
+  REQUIRE(a);
+  CHECK(a->project == "alice");
+  CHECK(a->repository == "alice/train");
+  CHECK(a->reference == ":1");
+  auto b = parse_registry_image("image:train", "alice", "default");
+  REQUIRE(b);
+  CHECK(b->reference == ":latest");
+  auto c = parse_registry_image("image:/team/tools/cuda:12.1-devel", "alice", "default");
+  REQUIRE(c);
+  CHECK(c->project == "team");
+  CHECK(c->repository == "team/tools/cuda");
+  CHECK(c->reference == ":12.1-devel");
+  const std::string digest = "sha256:" + std::string(64, 'a');
+  auto d = parse_registry_image("image://default/team/x@" + digest, "alice", "default");
+  REQUIRE(d);
+  CHECK(d->repository == "team/x");
+  CHECK(d->reference == "@" + digest);
+  auto e = parse_registry_image("image:my-app__v2.x:v1", "alice", "default");
+  REQUIRE(e);
+  CHECK(e->repository == "alice/my-app__v2.x");
+  CHECK_FALSE(parse_registry_image("busybox:1", "alice", "default"));
+  CHECK_FALSE(parse_registry_image("localhost:5000/alice/x:1", "alice", "default"));
+}
+
+TEST_CASE("registry images: malformed names and other clusters are refused") {
+  for (std::string bad : {"image:", "image:Train:1", "image:../x:1", "image:a/../b", "image:x:", "image:x:-1",
+                          "image:/onlyproject", "image://other/alice/x:1", "image://default", "image:x@sha256:XYZ",
+                          "image:a..b", "image:-a", "image:a_"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(parse_registry_image(bad, "alice", "default"), Error);
+  }
+  CHECK_THROWS_WITH(parse_registry_image("image://other/alice/x:1", "alice", "default"),
+                    doctest::Contains("not this one"));
+}
