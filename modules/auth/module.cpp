@@ -298,10 +298,35 @@ std::optional<http::Principal> Module::authenticate(const http::Request& req) co
   return p;
 }
 
-ScopedToken Module::issue_scoped_token(const http::Principal& who, std::vector<std::string> scopes,
-                                       Duration ttl) const {
+std::optional<std::int64_t> Module::scoped_token_expiry(const http::Request& req) const {
+  auto h = req.header("Authorization");
+  if (!h) return std::nullopt;
+  auto v = trim(*h);
+  std::string token;
+  if (iequals_prefix(v, "Bearer ")) {
+    token = std::string(trim(v.substr(7)));
+  } else if (iequals_prefix(v, "Basic ")) {
+    auto decoded = base64_decode(trim(v.substr(6)));
+    auto colon = decoded ? decoded->find(':') : std::string::npos;
+    if (colon == std::string::npos) return std::nullopt;
+    token = decoded->substr(colon + 1);
+  }
+  std::int64_t exp = 0;
+  bool ok = ScopedTokens::looks_like(token) && scoped_->verify(token, repo::now_ms(), &exp).has_value();
+  sodium_memzero(token.data(), token.size());
+  if (!ok) return std::nullopt;
+  return exp;
+}
+
+ScopedToken Module::issue_scoped_token(const http::Principal& who, std::vector<std::string> scopes, Duration ttl,
+                                       std::optional<std::int64_t> not_after_ms) const {
   if (!who.authenticated()) throw Error(errc::unauthenticated, "a scoped token needs an authenticated principal");
   ttl = std::clamp<Duration>(ttl, std::chrono::seconds(1), std::chrono::hours(1));
+  if (not_after_ms) {
+    auto left = *not_after_ms - repo::now_ms();
+    if (left <= 0) throw Error(errc::unauthenticated, "the token to exchange has expired").with_code("invalid_token");
+    ttl = std::min<Duration>(ttl, Duration(left));
+  }
   // A scoped token never widens another: its scopes are cut to the caller's own.
   if (who.scopes) {
     std::vector<std::string> kept;

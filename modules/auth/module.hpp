@@ -56,7 +56,12 @@ class Module : public app::ModuleBase {
   // A short-lived token for `who` limited to `scopes` (e.g. "repository:alice/train:pull");
   // accepted only under /v2/ (the registry), never beyond the principal's ACL. The jobs
   // executor pulls a job's image as its owner with one. ttl is capped at one hour.
-  ScopedToken issue_scoped_token(const http::Principal& who, std::vector<std::string> scopes, Duration ttl) const;
+  // not_after_ms caps the expiry (an exchanged token never outlives the one it came from).
+  ScopedToken issue_scoped_token(const http::Principal& who, std::vector<std::string> scopes, Duration ttl,
+                                 std::optional<std::int64_t> not_after_ms = std::nullopt) const;
+  // The expiry of the scoped token a request authenticated with (Bearer, or Basic's
+  // password); nullopt when it presented none or an invalid one.
+  std::optional<std::int64_t> scoped_token_expiry(const http::Request& req) const;
   const ScopedTokens& scoped_tokens() const { return *scoped_; }
 
  private:

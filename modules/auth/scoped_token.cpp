@@ -96,7 +96,8 @@ ScopedToken ScopedTokens::issue(const http::Principal& who, std::vector<std::str
   return out;
 }
 
-std::optional<http::Principal> ScopedTokens::verify(std::string_view token, std::int64_t now_ms) const {
+std::optional<http::Principal> ScopedTokens::verify(std::string_view token, std::int64_t now_ms,
+                                                    std::int64_t* expires_at_ms) const {
   if (!looks_like(token) || token.size() > 16384) return std::nullopt;
   token.remove_prefix(kPrefix.size());
   auto dot = token.find('.');
@@ -111,7 +112,9 @@ std::optional<http::Principal> ScopedTokens::verify(std::string_view token, std:
   auto j = nlohmann::json::parse(*raw, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   try {
-    if (j.at("exp").get<std::int64_t>() <= now_ms) return std::nullopt;
+    auto exp = j.at("exp").get<std::int64_t>();
+    if (exp <= now_ms) return std::nullopt;
+    if (expires_at_ms) *expires_at_ms = exp;
     http::Principal p;
     p.name = j.at("sub").get<std::string>();
     p.kind = j.at("knd").get<std::string>();

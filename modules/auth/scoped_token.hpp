@@ -40,7 +40,9 @@ class ScopedTokens {
                     std::int64_t now_ms) const;
   // The principal (with Principal::scopes set) for a valid, unexpired token; nullopt for
   // anything else (a forged, altered, expired or malformed one).
-  std::optional<http::Principal> verify(std::string_view token, std::int64_t now_ms) const;
+  // expires_at_ms, when given, receives the token's expiry.
+  std::optional<http::Principal> verify(std::string_view token, std::int64_t now_ms,
+                                        std::int64_t* expires_at_ms = nullptr) const;
   static bool looks_like(std::string_view token) { return token.starts_with(kPrefix); }
 
  private:

@@ -799,7 +799,15 @@ Response Module::handle_token(Request& req) {
       granted.push_back(s);
     }
   }
-  auto issued = auth_->issue_scoped_token(who, granted, config_.token_ttl);
+  // An exchanged token never outlives the one presented, so a leaked token cannot be
+  // renewed for ever.
+  std::optional<std::int64_t> not_after;
+  if (who.scopes) {
+    not_after = auth_->scoped_token_expiry(req);
+    if (!not_after)
+      throw oci_error(errc::unauthenticated, "UNAUTHORIZED", "present the registry token itself to exchange it");
+  }
+  auto issued = auth_->issue_scoped_token(who, granted, config_.token_ttl, not_after);
   auto ttl_s = (issued.expires_at_ms - issued.issued_at_ms) / 1000;
   auto r = Response::json(json{{"token", issued.token},
                                {"access_token", issued.token},

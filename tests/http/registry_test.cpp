@@ -710,3 +710,28 @@ TEST_CASE_TEMPLATE("registry: garbage collection racing pushes never leaves a li
   });
   for (const auto& d : links) CHECK(std::filesystem::exists(blob_file(env, d)));
 }
+
+TEST_CASE_TEMPLATE("registry: an exchanged token never outlives the token it came from", B, NEUROD_DB_BACKENDS) {
+  Env env(B::kDialect, {}, "modules:\n  registry:\n    token_ttl: 2s\n");
+  auto alice = env.user("alice");
+  Reg anon{env, ""};
+  auto basic = authtest::Headers{{"Authorization", "Basic " + authtest::base64("alice:" + alice.token())}};
+  auto first = anon.req("GET", "/v2/token?service=neurod&scope=repository:alice/app:pull", "", basic);
+  REQUIRE_STATUS(first, 200);
+  std::string original = first.json()["token"].template get<std::string>();
+  std::string latest = original;
+  // Exchanged again and again, as a client following challenges would.
+  bool original_expired = authtest::eventually(
+      [&] {
+        auto ex = (Reg{env, latest}).req("GET", "/v2/token?service=neurod&scope=repository:alice/app:pull");
+        if (ex.status == 200) latest = ex.json()["token"].template get<std::string>();
+        return (Reg{env, original}).req("GET", "/v2/").status == 401;
+      },
+      std::chrono::seconds(10));
+  REQUIRE(original_expired);
+  EXPECT_STATUS((Reg{env, latest}).req("GET", "/v2/"), 401);
+  // Over Basic too (the token as the password).
+  auto again = anon.req("GET", "/v2/token?scope=repository:alice/app:pull", "",
+                        {{"Authorization", "Basic " + authtest::base64("x:" + latest)}});
+  EXPECT_STATUS(again, 401);
+}
