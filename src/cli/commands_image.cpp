@@ -171,13 +171,7 @@ class Registry {
 // image://CLUSTER/… only for this server's cluster.
 ImageUri resolve(Context& ctx, std::string_view text) {
   auto u = ImageUri::parse(text);
-  if (u.cluster) {
-    const auto& who = ctx.whoami();
-    auto cluster = who.contains("cluster") && who["cluster"].is_string() ? who["cluster"].get<std::string>() : "";
-    if (!cluster.empty() && *u.cluster != cluster)
-      throw CliError(Exit::usage, fmt::format("{}: unknown cluster \"{}\" (this server is cluster \"{}\")", text,
-                                              *u.cluster, cluster));
-  }
+  if (u.cluster) ctx.require_this_cluster(text, *u.cluster);
   if (u.relative) u.project = ctx.me();
   return u;
 }

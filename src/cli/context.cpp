@@ -4,6 +4,7 @@
 #include "cli/table.hpp"
 #include "core/units.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -107,6 +108,14 @@ const nlohmann::json& Context::whoami() {
 }
 
 std::string Context::me() { return whoami()["name"].get<std::string>(); }
+
+void Context::require_this_cluster(std::string_view text, const std::string& cluster) {
+  const auto& who = whoami();
+  auto mine = who.contains("cluster") && who["cluster"].is_string() ? who["cluster"].get<std::string>() : "";
+  if (!mine.empty() && cluster != mine)
+    throw CliError(Exit::usage, fmt::format("{}: unknown cluster \"{}\" (this server is cluster \"{}\")", text, cluster,
+                                            mine));
+}
 
 void Context::use_url(std::string url) {
   options.url = std::move(url);

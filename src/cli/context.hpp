@@ -54,6 +54,9 @@ class Context {
   // GET /api/v1/auth/whoami, asked once per run; me() is its "name".
   const nlohmann::json& whoami();
   std::string me();
+  // For a canonical URI (`storage://CLUSTER/…`, `image://CLUSTER/…`) as the user wrote it
+  // (`text`): throws CliError(usage) unless CLUSTER is this server's cluster.
+  void require_this_cluster(std::string_view text, const std::string& cluster);
 
   // For login and logout: talk to this URL, or send this token (empty: none),
   // instead of the resolved settings. Call before the first request, or again to
