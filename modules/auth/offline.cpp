@@ -3,9 +3,9 @@
 // the system actor; whoever can read the config and the database is already root here.
 #include "modules/auth/module.hpp"
 
+#include "app/offline_cli.hpp"
 #include "db/database.hpp"
 
-#include <CLI/CLI.hpp>
 
 #include <termios.h>
 #include <unistd.h>
@@ -72,19 +72,11 @@ int admin_command(const std::vector<std::string>& args, app::OfflineContext& ctx
   create->add_option("--expires-in", expires, "Lifetime (default 30d)");
   create->add_option("--name", token_name, "A label for the token");
 
-  std::vector<std::string> argv(args.rbegin(), args.rend());  // CLI11 takes them reversed
-  try {
-    cli.parse(argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = cli.exit(e);
-    return rc == 0 ? 0 : 2;  // usage errors exit 2, like the rest of neurod
-  }
+  if (auto rc = app::parse_offline_args(cli, args)) return *rc;
 
-  const auto* cfg = static_cast<const Config*>(ctx.module_config());
-  Config defaults;
-  if (!cfg) cfg = &defaults;
+  const auto config = app::offline_config<Config>(ctx);
   Authorizer authz(ctx.global().cluster_name);
-  Service svc(ctx.db(), authz, service_options(*cfg, ctx.global().cluster_name));
+  Service svc(ctx.db(), authz, service_options(config, ctx.global().cluster_name));
   svc.load();
   auto system = Actor::daemon();
 

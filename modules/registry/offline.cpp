@@ -3,9 +3,9 @@
 #include "modules/registry/module.hpp"
 
 #include "core/units.hpp"
+#include "app/offline_cli.hpp"
 #include "db/database.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <iostream>
@@ -25,17 +25,9 @@ int registry_command(const std::vector<std::string>& args, app::OfflineContext& 
       "(modules.registry.gc_grace unless --grace). Safe while neurod runs.");
   gc->add_flag("--dry-run", dry_run, "Only say what would be removed");
   gc->add_option("--grace", grace_text, "Keep what is younger than this (e.g. 0s, 30m, 1h)");
-  std::vector<std::string> argv(args.rbegin(), args.rend());
-  try {
-    cli.parse(argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = cli.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  const auto* cfg = static_cast<const Config*>(ctx.module_config());
-  Config defaults;
-  if (!cfg) cfg = &defaults;
-  Duration grace = cfg->gc_grace;
+  if (auto rc = app::parse_offline_args(cli, args)) return *rc;
+  const auto config = app::offline_config<Config>(ctx);
+  Duration grace = config.gc_grace;
   if (!grace_text.empty()) {
     auto g = parse_duration(grace_text);
     if (!g) {
@@ -45,7 +37,7 @@ int registry_command(const std::vector<std::string>& args, app::OfflineContext& 
     grace = *g;
   }
   std::filesystem::path root =
-      cfg->root.empty() ? std::filesystem::path(ctx.global().data_dir) / "registry" : std::filesystem::path(cfg->root);
+      config.root.empty() ? std::filesystem::path(ctx.global().data_dir) / "registry" : std::filesystem::path(config.root);
   if (!std::filesystem::exists(root / "blobs")) {
     std::cout << "no registry data under " << root.string() << "\n";
     return 0;

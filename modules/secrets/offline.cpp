@@ -3,10 +3,10 @@
 // and that running the command again finishes (README.md "Rotating the master key").
 #include "modules/secrets/module.hpp"
 
+#include "app/offline_cli.hpp"
 #include "db/database.hpp"
 
 #include <fmt/format.h>
-#include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -119,17 +119,9 @@ int secrets_command(const std::vector<std::string>& args, app::OfflineContext& c
       "master.key.old. Safe to run again after a crash: it finishes what was started.");
   rotate->add_flag("--new-key-stdin", new_key_stdin,
                    "With master_key_env: read the new key (base64) from stdin instead of making one");
-  std::vector<std::string> argv(args.rbegin(), args.rend());
-  try {
-    cli.parse(argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = cli.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  const auto* cfg = static_cast<const Config*>(ctx.module_config());
-  Config defaults;
-  if (!cfg) cfg = &defaults;
-  auto src = key_source(*cfg, ctx.global().data_dir);
+  if (auto rc = app::parse_offline_args(cli, args)) return *rc;
+  const auto config = app::offline_config<Config>(ctx);
+  auto src = key_source(config, ctx.global().data_dir);
   if (src.env.empty() && !read_key_file(src.file))
     throw Error(errc::invalid_argument,
                 fmt::format("there is no master key at {} yet: start neurod once to make one", src.file.string()));
