@@ -55,6 +55,12 @@ show_log_and_die() {
   die "$*"
 }
 
+# The server gave up (bad option, port taken). pg_isready's own probes while the server
+# starts log "FATAL: the database system is starting up": that one is not giving up.
+gave_up() {
+  grep -E 'FATAL|PANIC|database system is shut down' "$dir/server.log" | grep -qv 'the database system is starting up'
+}
+
 start() {
   if is_running && is_ready && [[ -s $dir/url ]]; then
     echo "pg.sh: already running: $(cat "$dir/url")"
@@ -102,11 +108,10 @@ start() {
           echo "pg.sh: started $(cat "$dir/url") (data $data)"
           return 0
         fi
-        # The server gave up (bad option, port taken): no point waiting.
-        grep -qE 'FATAL|PANIC|database system is shut down' "$dir/server.log" && break
+        gave_up && break  # no point waiting
         sleep 0.1
       done
-      if ! grep -qE 'FATAL|PANIC|database system is shut down' "$dir/server.log"; then
+      if ! gave_up; then
         pg_ctl_q stop -m immediate -w >/dev/null 2>&1 || true
         show_log_and_die "server not ready after ${START_DEADLINE_S}s"
       fi
