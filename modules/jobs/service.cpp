@@ -160,6 +160,10 @@ Job Service::get(const http::Principal& who, std::string_view id_or_name) {
   return resolve(who, id_or_name, false).job;
 }
 
+Job Service::get_for_write(const http::Principal& who, std::string_view id_or_name) {
+  return resolve(who, id_or_name, true).job;
+}
+
 void Service::list(const http::Principal& who, repo::Filter filter, const std::function<bool(const Job&)>& each) {
   std::size_t wanted = filter.limit;
   std::size_t given = 0;

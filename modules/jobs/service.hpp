@@ -32,6 +32,8 @@ class Service {
   Job create(const http::Principal& who, const nlohmann::json& body);
   // read permission on the job (by id, or on its name alias); 404 otherwise.
   Job get(const http::Principal& who, std::string_view id_or_name);
+  // The same, for acting on the job (exec, attach, port-forward, kill, save): needs `write`.
+  Job get_for_write(const http::Principal& who, std::string_view id_or_name);
   // Calls each for every job the caller may read, in order, until it returns false.
   void list(const http::Principal& who, repo::Filter filter, const std::function<bool(const Job&)>& each);
   void cancel(const http::Principal& who, std::string_view id_or_name);

@@ -1,0 +1,7 @@
+#include "modules/monitoring/module.hpp"
+
+namespace neurod::monitoring {
+
+void Module::add_telemetry_routes(http::Router&) {}
+
+}  // namespace neurod::monitoring
