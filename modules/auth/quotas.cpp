@@ -217,7 +217,8 @@ void Quotas::change(std::span<const Subject> subjects, Resource r, double amount
       write_usage(ses, s, r, row);
       // Notifications: 80% and 100% of the limit, each once per crossing. The event id
       // names the window (hours) or the moment (levels), so a repeat is dropped.
-      if (bus_ && limit && *limit > 0 && amount > 0)
+      // The running-jobs limit is a concurrency cap, not use: crossing it is routine, not news.
+      if (bus_ && limit && *limit > 0 && amount > 0 && r != Resource::running_jobs)
         for (int percent : {80, 100}) {
           double at = *limit * percent / 100.0;
           if (before + 1e-9 < at && row.used + 1e-9 >= at)

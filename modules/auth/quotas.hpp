@@ -57,7 +57,7 @@ class Quotas {
 
   // Notifications: when set, reserve/consume publish "quota.threshold" on the bus each
   // time a subject's use crosses 80% or 100% of a limit (once per crossing: the use was
-  // below before the change and is at or above after it).
+  // below before the change and is at or above after it); not for running jobs.
   void set_events(events::Bus* bus) { bus_ = bus; }
 
   Limits limits(const Subject& s);

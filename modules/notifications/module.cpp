@@ -73,6 +73,9 @@ void Config::describe(config::Schema<Config>& s) {
           "How often the delivery worker looks for due retries (events wake it at once).")
       .min(10);
   s.field("max_subscriptions", &Config::max_subscriptions, "Subscriptions one user may have.").min(1).max(10000);
+  s.field("log_retention", &Config::log_retention,
+          "How long delivered and given-up deliveries stay in the delivery log (pending ones stay until done).")
+      .min(60000);
   s.field("email", &Config::email, "The SMTP server that sends email notifications.");
   s.field("defaults", &Config::defaults, "Notifications every user gets without subscribing.");
 }
@@ -87,6 +90,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
   o.send_timeout = config.send_timeout;
   o.poll_interval = config.poll_interval;
   o.max_subscriptions = config.max_subscriptions;
+  o.log_retention = config.log_retention;
   o.smtp.url = config.email.url;
   o.smtp.from = config.email.from;
   o.smtp.username = config.email.username;

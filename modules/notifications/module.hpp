@@ -33,6 +33,7 @@ struct Config {
   Duration send_timeout = std::chrono::seconds(10);
   Duration poll_interval = std::chrono::seconds(1);
   int max_subscriptions = 100;
+  Duration log_retention = std::chrono::hours(24 * 30);
   EmailConfig email;
   DefaultsConfig defaults;
   static void describe(config::Schema<Config>& s);

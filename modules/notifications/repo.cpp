@@ -215,6 +215,18 @@ std::vector<Attempt> attempts(soci::session& s, std::int64_t delivery_id) {
   return out;
 }
 
+std::size_t purge(soci::session& s, std::int64_t before) {
+  long long b = before;
+  s << "DELETE FROM notify_attempts WHERE delivery_id IN (SELECT id FROM notify_deliveries WHERE status IN "
+       "('delivered', 'dead') AND updated_at < :b)",
+      soci::use(b);
+  soci::statement st = (s.prepare << "DELETE FROM notify_deliveries WHERE status IN ('delivered', 'dead') AND "
+                                     "updated_at < :b",
+                        soci::use(b));
+  st.execute(true);
+  return static_cast<std::size_t>(st.get_affected_rows());
+}
+
 std::vector<Delivery> log(soci::session& s, const std::string& owner, const std::vector<std::string>& subscription_ids,
                           const std::string& only_subscription, std::size_t limit) {
   std::string where = "(owner = :o";

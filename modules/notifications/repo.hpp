@@ -70,6 +70,9 @@ struct Attempt {
 void record(soci::session& s, const Attempt& a, const std::string& status, std::int64_t next_attempt_at);
 std::vector<Attempt> attempts(soci::session& s, std::int64_t delivery_id);
 
+// Deletes delivered and dead deliveries (and their attempts) last changed before `before`.
+std::size_t purge(soci::session& s, std::int64_t before);
+
 // Deliveries whose owner is `owner` or whose subscription is one of `subscription_ids`
 // (ids the service checked), newest first; `only_subscription` narrows to one.
 std::vector<Delivery> log(soci::session& s, const std::string& owner, const std::vector<std::string>& subscription_ids,

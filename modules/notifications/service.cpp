@@ -474,6 +474,15 @@ std::size_t Service::pump() {
   } catch (const std::exception& ex) {
     spdlog::warn("notifications: queueing events failed (dropped): {}", ex.what());
   }
+  if (now - last_purge_ > 3'600'000) {
+    last_purge_ = now;
+    try {
+      auto gone = db_.write([&](soci::session& s) { return repo::purge(s, now - options_.log_retention.count()); });
+      if (gone) spdlog::info("notifications: removed {} deliveries older than {} from the log", gone, format_duration(options_.log_retention));
+    } catch (const std::exception& ex) {
+      spdlog::warn("notifications: trimming the delivery log failed: {}", ex.what());
+    }
+  }
   std::size_t n = 0;
   auto due = db_.read([&](soci::session& s) { return repo::due(s, now_ms(), 50); });
   for (const auto& d : due) {

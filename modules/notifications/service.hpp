@@ -39,6 +39,7 @@ struct ServiceOptions {
   std::vector<std::string> default_events{std::string(kJobStatus)};
   std::vector<std::string> default_statuses = notifications::default_statuses();
   int max_subscriptions = 100;  // per owner
+  Duration log_retention = std::chrono::hours(24 * 30);  // delivered and dead deliveries
 };
 
 // One row of another module's outbox (jobs' status history), already as an event.
@@ -109,6 +110,7 @@ class Service {
   // Worker thread only: the outbox cursor and the seqs above it already fanned out.
   std::optional<std::int64_t> cursor_;
   std::set<std::int64_t> done_;
+  std::int64_t last_purge_ = 0;
 };
 
 }  // namespace neurod::notifications
