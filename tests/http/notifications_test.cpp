@@ -399,3 +399,30 @@ TEST_CASE_TEMPLATE("notifications: cannot start, life span ending, quota thresho
   for (const auto& x : after) CHECK_FALSE((x["subscription_id"] == "default" && x["subject"].template get<std::string>().find(d) != std::string::npos));
   CHECK(after.size() >= before);
 }
+
+TEST_CASE_TEMPLATE("notifications: a project subscription hears about every member's jobs there, and only there", B,
+                   NEUROD_DB_BACKENDS) {
+  Receiver hook;
+  auto env = notify_env(B::kDialect);
+  auto alice = env.user("alice");
+  auto bob = env.user("bob");
+  REQUIRE_STATUS(alice.post("/api/v1/projects", {{"name", "ml"}}), 201);
+  REQUIRE_STATUS(alice.put("/api/v1/projects/ml/members/bob", {{"role", "writer"}}), 200);
+  subscribe(alice, {{"channel", "webhook"}, {"target", hook.url()}, {"project_name", "ml"}, {"statuses", {"succeeded"}}});
+  auto own = submit(bob, sh_job("true"));  // bob's own project: not ml's business
+  CHECK(wait_finished(bob, own)["status"] == "succeeded");
+  auto in_ml = submit(bob, sh_job("true", {{"project_name", "ml"}}));
+  CHECK(wait_finished(bob, in_ml)["status"] == "succeeded");
+  REQUIRE(authtest::eventually([&] { return hook.count() >= 1; }, std::chrono::seconds(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto all = hook.received();
+  REQUIRE(all.size() == 1);
+  auto data = json::parse(all[0].body)["data"];
+  CHECK(data["job_id"] == in_ml);
+  CHECK(data["owner"] == "bob");
+  CHECK(data["project"] == "ml");
+  // Bob may read ml's subscriptions' log: the delivery shows for him too.
+  auto log = bob.get("/api/v1/notifications/deliveries").json();
+  REQUIRE(log.size() == 1);
+  CHECK(log[0]["status"] == "delivered");
+}
