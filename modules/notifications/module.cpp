@@ -32,7 +32,7 @@ void EmailConfig::describe(config::Schema<EmailConfig>& s) {
           "The SMTP server: smtp://host:port (plain, or STARTTLS with starttls: true) or smtps://host:port\n"
           "(TLS from the start). Empty: email subscriptions are refused and nothing is mailed.")
       .check([](const std::string& u) -> std::optional<std::string> {
-        if (u.starts_with("smtp://") || u.starts_with("smtps://")) return std::nullopt;
+        if (u.empty() || u.starts_with("smtp://") || u.starts_with("smtps://")) return std::nullopt;
         return "must start with smtp:// or smtps://";
       });
   s.field("from", &EmailConfig::from, "The sender address of every notification email.")
