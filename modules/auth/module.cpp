@@ -122,6 +122,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
   authz_ = std::make_unique<Authorizer>(g.cluster_name);
   service_ = std::make_unique<Service>(ctx.db(), *authz_, service_options(config_, g.cluster_name));
   quotas_ = std::make_unique<Quotas>(ctx.db());
+  quotas_->set_events(&ctx.events());  // quota.threshold for notifications
   audit_ = std::make_unique<AuditLog>(ctx.db());
   throttle_ = std::make_unique<LoginThrottle>(static_cast<std::size_t>(config_.login_max_failures_per_user),
                                               static_cast<std::size_t>(config_.login_max_failures_per_address),

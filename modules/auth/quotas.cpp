@@ -5,6 +5,8 @@
 #include "db/rows.hpp"
 #include "modules/auth/repo.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -192,6 +194,7 @@ Usage Quotas::usage(const Subject& s) {
 void Quotas::change(std::span<const Subject> subjects, Resource r, double amount, bool check) {
   if (!std::isfinite(amount)) throw Error(errc::invalid_argument, "a quota amount must be a finite number");
   for (const auto& s : subjects) check_subject(s);
+  std::vector<events::Event> crossings;  // notifications: published once committed
   db_.write([&](soci::session& ses) {
     auto now = repo::now_ms();
     for (const auto& s : subjects) {
@@ -208,11 +211,33 @@ void Quotas::change(std::span<const Subject> subjects, Resource r, double amount
                      {"used", row.used},
                      {"requested", amount}})
             .with_code("quota_exceeded");
+      auto before = row.used;
       row.used = std::max(0.0, row.used + amount);
       if (windowed(r) && !row.window_start) row.window_start = now;
       write_usage(ses, s, r, row);
+      // Notifications: 80% and 100% of the limit, each once per crossing. The event id
+      // names the window (hours) or the moment (levels), so a repeat is dropped.
+      // The running-jobs limit is a concurrency cap, not use: crossing it is routine, not news.
+      if (bus_ && limit && *limit > 0 && amount > 0 && r != Resource::running_jobs)
+        for (int percent : {80, 100}) {
+          double at = *limit * percent / 100.0;
+          if (before + 1e-9 < at && row.used + 1e-9 >= at)
+            crossings.push_back(events::Event{
+                "quota.threshold", 0,
+                {{"event_id", fmt::format("quota.threshold:{}:{}:{}:{}:{}", s.kind, s.name, to_string(r), percent,
+                                          windowed(r) ? row.window_start : now)},
+                 {"subject_kind", s.kind},
+                 {"subject", s.name},
+                 {"resource", to_string(r)},
+                 {"percent", percent},
+                 {"used", row.used},
+                 {"limit", *limit},
+                 {"time", now}}});
+        }
     }
   });
+  if (bus_)
+    for (const auto& e : crossings) bus_->publish(e);
 }
 
 void Quotas::reserve(std::span<const Subject> subjects, Resource r, double amount) {

@@ -3,6 +3,7 @@
 // (jobs: running jobs and CPU/GPU hours; storage: bytes).
 #pragma once
 
+#include "core/events.hpp"
 #include "core/units.hpp"
 
 #include <nlohmann/json.hpp>
@@ -54,6 +55,11 @@ class Quotas {
  public:
   explicit Quotas(db::Database& db) : db_(db) {}
 
+  // Notifications: when set, reserve/consume publish "quota.threshold" on the bus each
+  // time a subject's use crosses 80% or 100% of a limit (once per crossing: the use was
+  // below before the change and is at or above after it); not for running jobs.
+  void set_events(events::Bus* bus) { bus_ = bus; }
+
   Limits limits(const Subject& s);
   void set_limits(const Subject& s, const Limits& l);
   void reset_limits(const Subject& s);
@@ -73,6 +79,7 @@ class Quotas {
  private:
   void change(std::span<const Subject> subjects, Resource r, double amount, bool check);
   db::Database& db_;
+  events::Bus* bus_ = nullptr;
 };
 
 }  // namespace neurod::auth

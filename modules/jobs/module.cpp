@@ -40,6 +40,9 @@ void Config::describe(config::Schema<Config>& s) {
   s.field("metering_interval", &Config::metering_interval,
           "How often running jobs' CPU/GPU-hours are charged to quotas (and exhausted quotas enforced).")
       .min(1000);
+  s.field("life_span_warning", &Config::life_span_warning,
+          "A running job whose life span ends within this long gets one `job.life_span_ending` event (the\n"
+          "notifications module tells its owner); 0: no warning.");
   s.field("image_registry", &Config::image_registry,
           "Where image:NAME:TAG points: empty for this neurod's own registry (the registry module; jobs pull\n"
           "with a short-lived token of their owner), host:port for another registry (jobs pull\n"
@@ -64,6 +67,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
   so.restart_backoff_min = config.restart_backoff;
   so.restart_backoff_max = config.restart_backoff_max;
   so.metering_interval = config.metering_interval;
+  so.life_span_warning = config.life_span_warning;
   // Volumes: through the storage and secrets modules when they run here (both are optional).
   if (auto* base = ctx.find(storage::Module::kName)) {
     auto* storage = &dynamic_cast<storage::Module&>(*base);

@@ -18,6 +18,9 @@ struct Config {
   Duration restart_backoff_max = std::chrono::minutes(5);
   Duration metering_interval = std::chrono::seconds(10);
   std::string image_registry;
+  // Notifications: how long before a running job's life span ends `job.life_span_ending` is
+  // published (0: never).
+  Duration life_span_warning = std::chrono::minutes(10);
   static void describe(config::Schema<Config>& s);
 };
 

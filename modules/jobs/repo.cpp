@@ -237,4 +237,35 @@ std::int64_t count_unfinished(soci::session& s, const std::string& column, const
   return 0;
 }
 
+std::vector<StatusChange> status_changes_after(soci::session& s, std::int64_t after_seq, std::size_t limit) {
+  long long lim = static_cast<long long>(limit);
+  soci::rowset<soci::row> rs =
+      (s.prepare << "SELECT h.seq, h.job_id, COALESCE(j.name, ''), j.owner, j.project, h.status, h.reason, "
+                    "h.description, h.exit_code, h.time FROM job_statuses h JOIN jobs j ON j.id = h.job_id "
+                    "WHERE h.seq > :a ORDER BY h.seq LIMIT :l",
+       soci::use(after_seq), soci::use(lim));
+  std::vector<StatusChange> out;
+  for (const auto& r : rs) {
+    StatusChange c;
+    c.seq = as_int64(r, 0);
+    c.job_id = as_string(r, 1);
+    c.name = as_string(r, 2);
+    c.owner = as_string(r, 3);
+    c.project = as_string(r, 4);
+    c.item.status = parse_status(as_string(r, 5)).value_or(Status::pending);
+    c.item.reason = as_string(r, 6);
+    c.item.description = as_string(r, 7);
+    if (auto code = db::as_opt_int64(r, 8)) c.item.exit_code = static_cast<int>(*code);
+    c.item.time_ms = as_int64(r, 9);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::int64_t latest_status_seq(soci::session& s) {
+  soci::rowset<soci::row> rs = (s.prepare << "SELECT COALESCE(MAX(seq), 0) FROM job_statuses");
+  for (const auto& r : rs) return as_int64(r, 0);
+  return 0;
+}
+
 }  // namespace neurod::jobs::repo

@@ -59,4 +59,15 @@ bool has_unfinished_named(soci::session& s, const std::string& owner, const std:
 // Unfinished jobs of an owner or a project (the running-jobs quota counts these).
 std::int64_t count_unfinished(soci::session& s, const std::string& column, const std::string& value);
 
+// The status history read as an outbox (notifications): each row after `after_seq`, in
+// seq order, with what a subscriber needs to know about its job.
+struct StatusChange {
+  std::int64_t seq = 0;
+  std::string job_id, name, owner, project;
+  StatusItem item;
+};
+std::vector<StatusChange> status_changes_after(soci::session& s, std::int64_t after_seq, std::size_t limit);
+// The newest history row's seq (0: none yet).
+std::int64_t latest_status_seq(soci::session& s);
+
 }  // namespace neurod::jobs::repo

@@ -411,6 +411,7 @@ void Scheduler::admit(std::int64_t now) {
     const auto& spec = l.job.spec;
     if (!exec_.runner) {
       wait(l, "no executor runs in this process: enable the compute role (roles: [control-plane, compute])");
+      announce_cannot_start(l, "capacity", l.job.current().description);  // notifications
       continue;
     }
     if (auto why = unschedulable(spec)) {
@@ -434,6 +435,7 @@ void Scheduler::admit(std::int64_t now) {
                          format_size_human(cap.memory > mem_used ? cap.memory - mem_used : 0));
       if (!cap.gpus.empty()) why += fmt::format(", {} GPU", cap.gpus.size() - gpus_used.size());
       wait(l, why);
+      announce_cannot_start(l, "capacity", why);  // notifications
       continue;
     }
     // Volumes and secrets are resolved at every launch (a restart sees the secret's value
@@ -450,9 +452,10 @@ void Scheduler::admit(std::int64_t now) {
         auto cpu_left = quotas_->remaining(s, auth::Resource::cpu_hours);
         auto gpu_left = spec.resources.gpu > 0 ? quotas_->remaining(s, auth::Resource::gpu_hours) : std::nullopt;
         if ((cpu_left && *cpu_left <= 0) || (gpu_left && *gpu_left <= 0)) {
-          stop_job(l, "QuotaExhausted",
-                   fmt::format("the {} {} has no {} left in its quota", s.kind, s.name,
-                               cpu_left && *cpu_left <= 0 ? "CPU-hours" : "GPU-hours"));
+          auto why = fmt::format("the {} {} has no {} left in its quota", s.kind, s.name,
+                                 cpu_left && *cpu_left <= 0 ? "CPU-hours" : "GPU-hours");
+          announce_cannot_start(l, "quota", why);  // notifications
+          stop_job(l, "QuotaExhausted", why);
           exhausted = true;
           break;
         }
@@ -463,6 +466,7 @@ void Scheduler::admit(std::int64_t now) {
       } catch (const Error& e) {
         if (e.code() != errc::forbidden) throw;
         wait(l, std::string("waiting for the running-jobs quota: ") + e.what());
+        announce_cannot_start(l, "quota", l.job.current().description);  // notifications
         continue;
       }
     }
@@ -574,6 +578,24 @@ void Scheduler::enforce(std::int64_t now) {
       stop_job(l, "LifeSpanEnded", fmt::format("it ran for its whole life span ({} min)", *lim));
       continue;
     }
+    // Notifications: one job.life_span_ending per job and life span (a longer one warns again).
+    if (lim && cur.status == Status::running && options_.life_span_warning.count() > 0) {
+      auto left_ms = static_cast<std::int64_t>(*lim * 60'000.0 - l.job.run_time_seconds(now) * 1000.0);
+      auto key = fmt::format("life_span:{}", *lim);
+      if (left_ms <= options_.life_span_warning.count() && !l.announced.count(key)) {
+        l.announced.insert(key);
+        bus_.publish(events::Event{"job.life_span_ending", 0,
+                                   {{"event_id", fmt::format("job.life_span_ending:{}:{}", l.job.id, *lim)},
+                                    {"job_id", l.job.id},
+                                    {"name", l.job.spec.name},
+                                    {"owner", l.job.owner},
+                                    {"project", l.job.spec.project},
+                                    {"cluster", l.job.cluster},
+                                    {"max_run_time_minutes", *lim},
+                                    {"seconds_left", std::max<std::int64_t>(0, left_ms / 1000)},
+                                    {"time", format_time_ms(now)}}});
+      }
+    }
     if (cur.status == Status::pending && !l.run.launched && (!l.run.restart_at || *l.run.restart_at <= now) &&
         now - l.waiting_since > static_cast<std::int64_t>(l.job.spec.schedule_timeout * 1000)) {
       auto what = cur.reason == "Scheduling" && !cur.description.empty() ? ": " + cur.description : "";
@@ -621,6 +643,25 @@ void Scheduler::meter(std::int64_t now, bool force) {
       }
     }
   }
+}
+
+// Notifications (modules/notifications): a pending job that waits for capacity or quota
+// is announced once per reason; the event id lets the subscriber drop a repeat after a
+// restart of neurod (this set is in memory only).
+void Scheduler::announce_cannot_start(Live& l, const std::string& why, const std::string& description) {
+  auto key = "cannot_start:" + why;
+  if (l.announced.count(key)) return;
+  l.announced.insert(key);
+  bus_.publish(events::Event{"job.cannot_start", 0,
+                             {{"event_id", fmt::format("job.cannot_start:{}:{}", l.job.id, why)},
+                              {"job_id", l.job.id},
+                              {"name", l.job.spec.name},
+                              {"owner", l.job.owner},
+                              {"project", l.job.spec.project},
+                              {"cluster", l.job.cluster},
+                              {"reason", why},
+                              {"description", description},
+                              {"time", format_time_ms(now_ms())}}});
 }
 
 }  // namespace neurod::jobs

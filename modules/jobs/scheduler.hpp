@@ -18,6 +18,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <set>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -48,6 +49,8 @@ struct SchedulerOptions {
   Duration restart_backoff_min = std::chrono::seconds(1);
   Duration restart_backoff_max = std::chrono::minutes(5);
   Duration metering_interval = std::chrono::seconds(10);
+  // Notifications: publish job.life_span_ending this long before a life span ends (0: never).
+  Duration life_span_warning = std::chrono::minutes(10);
   Duration tick = std::chrono::milliseconds(500);
   // Volumes, resolved at each launch (README "Volumes"). The host path behind a canonical
   // storage URI (storage::Module::resolve_mount: throws Error when it cannot be mounted),
@@ -110,6 +113,9 @@ class Scheduler {
     Job job;
     repo::RunState run;
     std::int64_t waiting_since = 0;  // for the schedule timeout
+    // Notifications: events already published for this job in this process ("cannot_start:quota",
+    // "life_span:60"), so each is published once; the subscriber dedupes across restarts.
+    std::set<std::string> announced;
   };
   struct Command {
     enum class Kind { submitted, cancel, life_span } kind;
@@ -142,6 +148,8 @@ class Scheduler {
   std::variant<Resolved, std::string> resolve_volumes(const Job& job) const;
   void launch(Live& l, Resolved resolved);
   void charge(Live& l, std::int64_t now);
+  // Notifications: publishes job.cannot_start (why: "capacity" | "quota") once per job and why.
+  void announce_cannot_start(Live& l, const std::string& why, const std::string& description);
 
   db::Database& db_;
   auth::Quotas* quotas_;

@@ -215,4 +215,12 @@ Job Service::set_life_span(const http::Principal& who, std::string_view id_or_na
   return row.job;
 }
 
+std::vector<repo::StatusChange> Service::status_changes_after(std::int64_t after_seq, std::size_t limit) {
+  return db_.read([&](soci::session& s) { return repo::status_changes_after(s, after_seq, limit); });
+}
+
+std::int64_t Service::latest_status_seq() {
+  return db_.read([](soci::session& s) { return repo::latest_status_seq(s); });
+}
+
 }  // namespace neurod::jobs

@@ -39,6 +39,12 @@ class Service {
   void cancel(const http::Principal& who, std::string_view id_or_name);
   Job set_life_span(const http::Principal& who, std::string_view id_or_name, const nlohmann::json& body);
 
+  // The status history as an outbox, for subscribers that must not miss a change
+  // (notifications): up to `limit` changes after `after_seq`, in seq order. No
+  // permission check: the caller is a module, not a user.
+  std::vector<repo::StatusChange> status_changes_after(std::int64_t after_seq, std::size_t limit);
+  std::int64_t latest_status_seq();
+
  private:
   repo::Row resolve(const http::Principal& who, std::string_view id_or_name, bool write);
   bool can(const http::Principal& who, const Job& job, int action) const;

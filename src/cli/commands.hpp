@@ -21,6 +21,7 @@ void register_secret_commands(CLI::App& app, Context& ctx);
 void register_admin_commands(CLI::App& app, Context& ctx);
 void register_storage_commands(CLI::App& app, Context& ctx);
 void register_image_commands(CLI::App& app, Context& ctx);
+void register_notify_commands(CLI::App& app, Context& ctx);
 
 // In the order they appear in --help.
 inline constexpr RegisterCommands kCommandGroups[] = {
@@ -32,6 +33,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_image_commands,   // image …, config docker, docker-credential
     register_acl_commands,     // acl, role, project
     register_secret_commands,  // secret add|ls|get|rm
+    register_notify_commands,  // notify set|ls|rm|test|log|defaults
     register_admin_commands,   // admin user|quota|audit
 };
 

@@ -88,6 +88,9 @@ const std::set<std::string> kSelfService = {
     "POST /api/v1/tokens",          "GET /api/v1/service-accounts",    "POST /api/v1/service-accounts",
     "GET /api/v1/quota",            "GET /api/v1/audit",               "GET /api/v1/jobs",
     "GET /api/v1/secrets",
+    // Notifications: her own subscriptions, delivery log and opt-out.
+    "GET /api/v1/notifications/subscriptions", "GET /api/v1/notifications/deliveries",
+    "GET /api/v1/notifications/preferences", "PUT /api/v1/notifications/preferences",
     // The registry's version check, its token endpoint (a token for what the caller may do)
     // and the catalog (filtered to what the caller may pull).
     "GET /v2/",                     "GET /v2/token",                   "GET /v2/_catalog",
@@ -100,6 +103,8 @@ struct Probe {
 
 struct Fixture {
   std::string admin_token_id;  // an API token of the admin's
+  std::string admin_subscription_id;  // a notification subscription of the admin's
+  std::string admin_delivery_id;      // and a delivery of it
 };
 
 // What mallory sends for each known route; routes not listed here (a module added
@@ -173,6 +178,21 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"POST /v2/{path...}", {"/v2/admin/img/blobs/uploads/", nullptr}},
       {"PATCH /v2/{path...}", {"/v2/admin/img/blobs/uploads/0123456789abcdef0123456789abcdef", {{"any", "bytes"}}}},
       {"DELETE /v2/{path...}", {"/v2/admin/img/manifests/latest", nullptr}},
+      // Notifications: a project's subscription she has no rights in, and the admin's own.
+      {"POST /api/v1/notifications/subscriptions",
+       {"/api/v1/notifications/subscriptions",
+        {{"channel", "webhook"}, {"target", "http://127.0.0.1:9/steal"}, {"project_name", "secretproj"}}}},
+      {"GET /api/v1/notifications/subscriptions", {"/api/v1/notifications/subscriptions", nullptr}},
+      {"GET /api/v1/notifications/subscriptions/{id}",
+       {"/api/v1/notifications/subscriptions/" + f.admin_subscription_id, nullptr}},
+      {"DELETE /api/v1/notifications/subscriptions/{id}",
+       {"/api/v1/notifications/subscriptions/" + f.admin_subscription_id, nullptr}},
+      {"POST /api/v1/notifications/subscriptions/{id}/test",
+       {"/api/v1/notifications/subscriptions/" + f.admin_subscription_id + "/test", nullptr}},
+      {"GET /api/v1/notifications/deliveries", {"/api/v1/notifications/deliveries", nullptr}},
+      {"GET /api/v1/notifications/deliveries/{id}", {"/api/v1/notifications/deliveries/" + f.admin_delivery_id, nullptr}},
+      {"GET /api/v1/notifications/preferences", {"/api/v1/notifications/preferences", nullptr}},
+      {"PUT /api/v1/notifications/preferences", {"/api/v1/notifications/preferences", {{"default_email", false}}}},
   };
 }
 
@@ -184,7 +204,7 @@ struct Variant {
   json body;
   int status;
 };
-std::vector<Variant> others_variants() {
+std::vector<Variant> others_variants(const Fixture& f) {
   return {
       {"GET", "/api/v1/projects?all=true", nullptr, 403},
       {"GET", "/api/v1/tokens?user=admin", nullptr, 403},
@@ -215,6 +235,8 @@ std::vector<Variant> others_variants() {
       {"POST", "/v2/admin/img/blobs/uploads/?digest=sha256:" + std::string(64, 'a'), {{"any", "bytes"}}, 403},
       {"POST", "/v2/mallory/img/blobs/uploads/?mount=sha256:" + std::string(64, 'a') + "&from=admin/img", nullptr, 202},
       {"DELETE", "/v2/admin/img/blobs/sha256:" + std::string(64, 'a'), nullptr, 403},
+      // The admin's delivery log, by subscription.
+      {"GET", "/api/v1/notifications/deliveries?subscription_id=" + f.admin_subscription_id, nullptr, 404},
   };
 }
 
@@ -235,6 +257,12 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
   REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/users/admin", {{"cpu_hours", 5}}), 200);
   REQUIRE_STATUS(admin.request("PUT", "/api/v1/storage/admin/data/f.txt", "admin's"), 201);
   REQUIRE_STATUS(admin.post("/api/v1/secrets", {{"key", "ADMIN_SECRET"}, {"value", "dg=="}}), 201);
+  auto sub = admin.post("/api/v1/notifications/subscriptions", {{"channel", "webhook"}, {"target", "http://127.0.0.1:9/"}});
+  REQUIRE_STATUS(sub, 201);
+  f.admin_subscription_id = sub.json()["id"];
+  auto test = admin.post("/api/v1/notifications/subscriptions/" + f.admin_subscription_id + "/test", json::object());
+  REQUIRE_STATUS(test, 202);
+  f.admin_delivery_id = std::to_string(test.json()["id"].template get<std::int64_t>());
 
   // mallory: a fresh user with nothing granted, on an API token (logout does not end it).
   auto session = env.user("mallory");
@@ -272,7 +300,7 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
   CHECK(seen_self == kSelfService);  // the list names no route that is gone
   CHECK(refused >= table.size() - kSelfService.size());  // every route in the table was walked
 
-  for (const auto& v : others_variants()) {
+  for (const auto& v : others_variants(f)) {
     CAPTURE(v.method);
     CAPTURE(v.target);
     auto res = mallory.request(v.method, v.target, v.body.is_null() ? "" : v.body.dump());
@@ -302,6 +330,7 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
   CHECK(admin.get("/api/v1/admin/quotas/users/mallory").json()["limits"]["cpu_hours"].is_null());
   CHECK(env.login("admin", "mallory was here").status == 401);
   CHECK_FALSE(mallory.allowed("mallory", "storage://test/secretproj", "read"));
+  EXPECT_STATUS(admin.get("/api/v1/notifications/subscriptions/" + f.admin_subscription_id), 200);
 }
 
 TEST_CASE("metrics can be made private") {
