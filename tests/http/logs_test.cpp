@@ -238,14 +238,34 @@ TEST_CASE_TEMPLATE("logs: deletion, bad parameters, and who may read or delete a
                           json::array({{{"uri", "job://test/alice/" + id}, {"action", "read"}}}));
   REQUIRE_MESSAGE((grant.status == 200 || grant.status == 201), grant.body);
   CHECK(bob.get(path).body == "kept\n");
+  // The log subprotocol is echoed when offered (the upgrade seen as plain HTTP, on a client of its own).
+  {
+    http::ClientOptions o;
+    o.token = bob.token();
+    auto c = env.server().client(o);
+    auto up = c.request("GET", path + "_ws", "",
+                        {{"Connection", "Upgrade"},
+                         {"Upgrade", "websocket"},
+                         {"Sec-WebSocket-Version", "13"},
+                         {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                         {"Sec-WebSocket-Protocol", "logs.apolo.us"}});
+    CHECK(up.status == 101);
+    CHECK(up.header("Sec-WebSocket-Protocol") == "logs.apolo.us");
+  }
+  // A reader follows; the follow ends (1000) once the job is cancelled below.
+  std::pair<std::string, int> bob_follow;
+  std::thread follower([&] { bob_follow = follow_ws(env.server(), bob.token(), path + "_ws?timestamps=true"); });
   CHECK(bob.del(path).status == 403);
 
   // Not while it runs.
   auto running = alice.del(path);
   CHECK(running.status == 409);
   CHECK(authtest::code(running) == "job_not_finished");
-  REQUIRE_STATUS(alice.del("/api/v1/jobs/" + id), 204);
+  CHECK(alice.del("/api/v1/jobs/" + id).status == 204);
   wait_finished(alice, id);
+  follower.join();
+  CHECK(bob_follow.second == 1000);
+  CHECK(bob_follow.first.ends_with("Z kept\n"));
   CHECK(alice.get(path).body.find("kept\n") != std::string::npos);
   // Cancelled at once; the log is complete once the job has really stopped.
   CHECK(authtest::eventually([&] { return alice.del(path).status == 204; }, std::chrono::seconds(30)));

@@ -208,3 +208,26 @@ TEST_CASE("log store: a follower that refuses more is ended") {
   CHECK(c->wait_end() == LogEnd::stopped);
   CHECK(store.followers() == 0);
 }
+
+TEST_CASE("log store: retention sweeps closed logs past the cutoff and keeps the rest") {
+  neurod::test::TempDir tmp;
+  LogStore store(tmp.path() / "logs");
+  store.append("old", Clock::now(), "a");
+  store.close("old");
+  store.append("open", Clock::now(), "b");  // a running job's log is never swept
+  store.append("recent", Clock::now(), "c");
+  store.close("recent");
+  // "old" was last written two days ago.
+  auto two_days_ago = std::filesystem::file_time_type::clock::now() - std::chrono::hours(48);
+  std::filesystem::last_write_time(store.path_of("old"), two_days_ago);
+  CHECK(store.sweep(Clock::now() - std::chrono::hours(24)) == 1);
+  CHECK_FALSE(store.exists("old"));
+  CHECK_FALSE(store.is_closed("old"));
+  CHECK(store.exists("open"));
+  CHECK(store.exists("recent"));
+  // A follower of what is left still works.
+  auto c = std::make_shared<Collector>();
+  store.subscribe("recent", c);
+  CHECK(c->wait_end() == LogEnd::closed);
+  CHECK(c->lines() == std::vector<std::string>{"c"});
+}
