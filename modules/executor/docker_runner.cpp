@@ -645,15 +645,21 @@ class DockerRunner final : public Runner {
 
   // --- watching ---
 
+  // Where the stored log ends. When lines of its last second came from the API (whole-second
+  // times, possibly after lines of that second stored from the log file, so the latest time
+  // is not the last line's), the cursor is in whole seconds: coarse_cursor().
   LogCursor stored_cursor(const std::string& job_id) {
     LogCursor c;
     c.last = logs_.last_time(job_id);
-    if (c.last)
-      logs_.read(job_id, c.last, false, [&](const LogLine& l) {
-        if (l.time == *c.last) ++c.at_last;
-        return true;
-      });
-    return c;
+    if (!c.last) return c;
+    bool from_api = false;
+    auto second = whole_second(*c.last);
+    logs_.read(job_id, second, false, [&](const LogLine& l) {
+      if (l.time == *c.last) ++c.at_last;
+      if (l.time == second) from_api = true;
+      return true;
+    });
+    return from_api ? coarse_cursor(job_id) : c;
   }
 
   // Reads the engine's log from where the store ends and appends what is new.
@@ -787,6 +793,9 @@ class DockerRunner final : public Runner {
       try {
         bool due = !tail || began >= next_inspect;
         if (due) info = api.inspect_container(id);
+        if (!tail_tried && info) {
+          tail_tried = !options_.read_log_file;
+        }
         if (!tail_tried && info) {
           tail_tried = true;
           tail = open_tail(job, *info, st.cursor);

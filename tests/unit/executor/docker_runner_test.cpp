@@ -795,3 +795,53 @@ TEST_CASE("docker runner: a running job's lines reach the store within a fractio
   f.runner->stop(s.job_id, std::chrono::seconds(0));
   f.exited(s.job_id, 20s);
 }
+
+TEST_CASE("docker runner: runners switching between the log file and the API lose and repeat no line") {
+  Fixture f;
+  fs::create_directories(f.tmp / "ctl");
+  // Bursts: many lines share each whole second of the API's times, none of the file's.
+  auto s = f.sh("i=0; while [ ! -e /ctl/done ]; do i=$((i+1)); seq 1 150 | sed \"s/^/line $i./\"; sleep 0.25; done");
+  s.mounts = {{(f.tmp / "ctl").string(), "/ctl", true}};
+  f.runner->launch(s);  // reads the log file
+  REQUIRE(f.rec.wait(s.job_id, Event::Kind::running));
+  REQUIRE(eventually([&] { return f.lines(s.job_id).size() >= 150; }));
+  std::this_thread::sleep_for(700ms);
+  f.runner.reset();
+
+  auto api_only = f.options();
+  api_only.read_log_file = false;
+  Recorder second;
+  f.runner = neurod::executor::make_docker_runner(api_only, f.logs, second.sink());  // the API, after file times
+  f.runner->adopt({{s.job_id, 0}});
+  REQUIRE(second.wait(s.job_id, Event::Kind::running, 3s));
+  auto had = f.lines(s.job_id).size();
+  REQUIRE(eventually([&] { return f.lines(s.job_id).size() > had; }, 10s));
+  std::this_thread::sleep_for(1200ms);
+  f.runner.reset();
+
+  Recorder third;
+  f.runner = f.make(third);  // the file again, after API times
+  f.runner->adopt({{s.job_id, 0}});
+  REQUIRE(third.wait(s.job_id, Event::Kind::running, 3s));
+  std::this_thread::sleep_for(1s);
+  f.tmp.write("ctl/done", "");
+  auto e = third.wait(s.job_id, Event::Kind::exited);
+  REQUIRE(e.has_value());
+  CHECK(e->reason == "Completed");
+  auto lines = f.lines(s.job_id);
+  std::vector<std::string> expected;
+  int rounds = static_cast<int>(lines.size() / 150);
+  for (int i = 1; i <= rounds; ++i)
+    for (int j = 1; j <= 150; ++j) expected.push_back("line " + std::to_string(i) + "." + std::to_string(j));
+  CHECK(rounds >= 8);
+  CHECK(lines == expected);
+  for (std::size_t i = 0; i < std::min(lines.size(), expected.size()); ++i)
+    if (lines[i] != expected[i]) {
+      std::string around;
+      auto recs = f.records(s.job_id);
+      for (std::size_t k = i > 3 ? i - 3 : 0; k < std::min(lines.size(), i + 4); ++k)
+        around += lines[k] + " @" + neurod::executor::format_log_time(recs[k].time) + " | ";
+      MESSAGE("first difference at " << i << " of " << lines.size() << ": " << around);
+      break;
+    }
+}
