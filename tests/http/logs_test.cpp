@@ -3,8 +3,8 @@
 // databases: following over chunked HTTP and WebSocket with nothing lost or repeated
 // across the start of following, 100 followers on a server whose blocking pool is far
 // smaller, deletion, and who may do what.
-#include "http/jobs_helpers.hpp"
 #include "core/times.hpp"
+#include "http/jobs_helpers.hpp"
 #include "http/ws_client.hpp"
 
 #include <doctest/doctest.h>
@@ -101,8 +101,10 @@ int wait_lines(Api& api, const std::string& id, int n) {
 double run_seconds(const json& job) {
   std::int64_t started = 0, finished = 0;
   for (const auto& s : job["statuses"]) {
-    if (s["status"] == "running" && started == 0) started = parse_rfc3339_ns(s["transition_time"].get<std::string>()).value_or(0) / 1000000;
-    if (s["status"] == "succeeded") finished = parse_rfc3339_ns(s["transition_time"].get<std::string>()).value_or(0) / 1000000;
+    if (s["status"] == "running" && started == 0)
+      started = parse_rfc3339_ns(s["transition_time"].get<std::string>()).value_or(0) / 1000000;
+    if (s["status"] == "succeeded")
+      finished = parse_rfc3339_ns(s["transition_time"].get<std::string>()).value_or(0) / 1000000;
   }
   return static_cast<double>(finished - started) / 1000.0;
 }
@@ -121,7 +123,8 @@ TEST_CASE_TEMPLATE("logs: a follower starting mid-way sees every line once, in o
     int before = wait_lines(alice, id, 50);
     std::string http_body;
     std::pair<std::string, int> ws_result;
-    std::thread h([&] { http_body = follow_http(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log?follow=true"); });
+    std::thread h(
+        [&] { http_body = follow_http(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log?follow=true"); });
     std::thread w([&] { ws_result = follow_ws(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log_ws"); });
     h.join();
     w.join();
@@ -132,10 +135,12 @@ TEST_CASE_TEMPLATE("logs: a follower starting mid-way sees every line once, in o
     CHECK(wait_finished(alice, id)["status"] == "succeeded");
 
     // since and timestamps apply to followers too; a finished log is sent whole and ends.
-    auto stamped = split_lines(follow_http(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log?follow=1&timestamps=true"));
+    auto stamped =
+        split_lines(follow_http(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log?follow=1&timestamps=true"));
     REQUIRE(stamped.size() == kLines);
     CHECK(stamped.back().ends_with("Z " + std::to_string(kLines)));
-    CHECK(follow_http(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log?follow=true&since=2100-01-01T00:00:00Z").empty());
+    CHECK(follow_http(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log?follow=true&since=2100-01-01T00:00:00Z")
+              .empty());
     auto ws_since = follow_ws(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log_ws?since=1h&timestamps=true");
     CHECK(split_lines(ws_since.first).size() == kLines);
     CHECK(ws_since.second == 1000);
@@ -167,7 +172,8 @@ TEST_CASE_TEMPLATE("logs: 100 followers of one job get every line, hold no pool 
       });
     for (int i = 0; i < kWs; ++i)
       threads.emplace_back([&, i] {
-        auto [text, code] = follow_ws(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log_ws", &counts[kHttp + i]);
+        auto [text, code] =
+            follow_ws(env.server(), alice.token(), "/api/v1/jobs/" + id + "/log_ws", &counts[kHttp + i]);
         bodies[kHttp + i] = std::move(text);
         codes[i] = code;
       });
