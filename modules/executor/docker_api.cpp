@@ -228,6 +228,89 @@ std::optional<TimePoint> DockerLogDecoder::pending_start() const {
   return oldest;
 }
 
+// --- the engine's log file ---
+
+void EngineLogFileDecoder::piece(int stream, TimePoint time, std::string_view text, bool ends) {
+  auto& p = partial_[stream];
+  if (!p.open) {
+    p.open = true;
+    p.start = time;
+    p.text.clear();
+  }
+  p.last = time;
+  p.text.append(text);
+  if (ends || p.text.size() >= kMaxLine) {
+    on_line_(DockerLogLine{time, p.start, p.text});
+    p.text.clear();
+    p.open = false;
+  }
+}
+
+bool EngineLogFileDecoder::record(std::string_view line) {
+  if (format_ == Format::unknown) format_ = !line.empty() && line.front() == '{' ? Format::json_file : Format::k8s_file;
+  if (format_ == Format::k8s_file) {
+    // <time> <stream> <F|P> <text>
+    auto s1 = line.find(' ');
+    if (s1 == std::string_view::npos) return false;
+    auto t = parse_log_time(line.substr(0, s1));
+    auto rest = line.substr(s1 + 1);
+    int stream = rest.starts_with("stdout ") ? 0 : rest.starts_with("stderr ") ? 1 : -1;
+    if (!t || stream < 0) return false;
+    rest.remove_prefix(7);
+    if (rest.size() < 1 || (rest[0] != 'F' && rest[0] != 'P') || (rest.size() > 1 && rest[1] != ' ')) return false;
+    bool ends = rest[0] == 'F';
+    piece(stream, *t, rest.size() > 1 ? rest.substr(2) : std::string_view{}, ends);
+    return true;
+  }
+  auto j = json::parse(line, nullptr, false);
+  if (!j.is_object() || !j.contains("log") || !j["log"].is_string() || !j.contains("time") || !j["time"].is_string())
+    return false;
+  auto t = parse_log_time(j["time"].get<std::string>());
+  if (!t) return false;
+  int stream = j.value("stream", std::string("stdout")) == "stderr" ? 1 : 0;
+  const auto& text = j["log"].get_ref<const std::string&>();
+  std::string_view v(text);
+  bool ends = !v.empty() && v.back() == '\n';
+  if (ends) v.remove_suffix(1);
+  if (ends && !v.empty() && v.back() == '\r') v.remove_suffix(1);
+  piece(stream, *t, v, ends);
+  return true;
+}
+
+bool EngineLogFileDecoder::feed(std::string_view bytes) {
+  pending_.append(bytes);
+  std::size_t pos = 0;
+  bool ok = true;
+  for (;;) {
+    auto nl = pending_.find('\n', pos);
+    if (nl == std::string::npos) break;
+    if (!record(std::string_view(pending_).substr(pos, nl - pos))) {
+      ok = false;
+      pos = nl + 1;
+      break;
+    }
+    pos = nl + 1;
+  }
+  pending_.erase(0, pos);
+  return ok;
+}
+
+void EngineLogFileDecoder::finish() {
+  for (auto& p : partial_)
+    if (p.open) {
+      on_line_(DockerLogLine{p.last, p.start, p.text});
+      p.text.clear();
+      p.open = false;
+    }
+}
+
+std::optional<TimePoint> EngineLogFileDecoder::pending_start() const {
+  std::optional<TimePoint> oldest;
+  for (const auto& p : partial_)
+    if (p.open && (!oldest || p.start < *oldest)) oldest = p.start;
+  return oldest;
+}
+
 // --- the API ---
 
 std::string docker_error_message(const http::ClientResponse& r) {

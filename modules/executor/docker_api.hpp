@@ -88,6 +88,42 @@ class DockerLogDecoder {
   Partial partial_[3];   // per stream: stdin (unused), stdout, stderr
 };
 
+// The engine's own log file of a container (inspect's LogPath), read directly for low
+// latency (the docker runner tails it). Two formats, told apart by their first record:
+//  - Podman's k8s-file (what Podman writes whatever LogConfig.Type says):
+//    "<RFC 3339 nanosecond time> stdout|stderr F|P <text>\n"; P marks a piece of a line that
+//    goes on in the next record of the same stream, F its end.
+//  - Docker's json-file: {"log":"<text, \n at the end of a line>","stream":"stdout","time":"…"}
+//    per record; a record whose log does not end in "\n" is a piece (16 KiB splits).
+// Pieces are joined per stream; a line's time is that of its last piece (as DockerLogDecoder).
+// Only whole records (ended by "\n" in the file) are decoded: a record being written waits.
+class EngineLogFileDecoder {
+ public:
+  enum class Format { unknown, k8s_file, json_file };
+  using LineFn = std::function<void(const DockerLogLine&)>;
+  explicit EngineLogFileDecoder(LineFn on_line) : on_line_(std::move(on_line)) {}
+  // False once the bytes are in neither format (the caller falls back to the API).
+  bool feed(std::string_view bytes);
+  void finish();  // the container stopped: flush lines whose end never came
+  std::optional<TimePoint> pending_start() const;
+  Format format() const { return format_; }
+
+ private:
+  struct Partial {
+    std::string text;
+    TimePoint start{};
+    TimePoint last{};
+    bool open = false;
+  };
+  bool record(std::string_view line);
+  void piece(int stream, TimePoint time, std::string_view text, bool ends);
+
+  LineFn on_line_;
+  Format format_ = Format::unknown;
+  std::string pending_;
+  Partial partial_[2];  // stdout, stderr
+};
+
 class DockerApi {
  public:
   // version: the API version in the path ("1.41"); empty for unversioned paths.

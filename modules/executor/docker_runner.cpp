@@ -14,13 +14,16 @@
 #include "modules/executor/secret_files.hpp"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
@@ -90,21 +93,30 @@ struct LogCursor {
   int at_last = 0;
 };
 
+TimePoint whole_second(TimePoint t) { return std::chrono::floor<std::chrono::seconds>(t); }
+
 // Passes the lines after `from` (drops those already stored) and tracks where the store ends.
+// The compat API's times are whole seconds, the engine's log file has nanoseconds: a cursor
+// in whole seconds (lines stored from the API) compares the file's times by their second, so
+// the file can take over from the API without repeating lines (and read_logs() turns a
+// nanosecond cursor into a whole-second one before it reads the API: coarse_cursor()).
 class LogFilter {
  public:
-  explicit LogFilter(LogCursor from) : start_(from.last), skip_(from.at_last), cursor_(from) {}
+  explicit LogFilter(LogCursor from)
+      : start_(from.last), skip_(from.at_last), coarse_(from.last && whole_second(*from.last) == *from.last),
+        cursor_(from) {}
 
-  bool accept(TimePoint t) {
+  bool accept(TimePoint time) {
+    auto t = coarse_ ? whole_second(time) : time;
     if (start_ && t < *start_) return false;
     if (start_ && t == *start_ && skip_ > 0) {
       --skip_;
       return false;
     }
-    if (cursor_.last && t == *cursor_.last) {
+    if (cursor_.last && time == *cursor_.last) {
       ++cursor_.at_last;
-    } else if (!cursor_.last || t > *cursor_.last) {
-      cursor_.last = t;
+    } else if (!cursor_.last || time > *cursor_.last) {
+      cursor_.last = time;
       cursor_.at_last = 1;
     }
     return true;
@@ -114,6 +126,7 @@ class LogFilter {
  private:
   std::optional<TimePoint> start_;
   int skip_;
+  bool coarse_;
   LogCursor cursor_;
 };
 
@@ -128,6 +141,26 @@ bool has_stopped(const json& info) {
 struct LogState {
   LogCursor cursor;                 // what the store has
   std::optional<TimePoint> resume;  // the start of the oldest line not stored yet
+};
+
+// How often a running job's log file is read when it is tailed (LogTail): a line reaches
+// the store (and followers) within this long. The engine is not asked: it is a read(2)
+// of a file that usually has not grown.
+constexpr Duration kTailInterval = 20ms;
+
+// The engine's own log file of a container (inspect's LogPath), read directly while it can
+// be: the file is there and readable (same host and mount namespace), in a known format, and
+// not rotated. Otherwise the runner reads the log through the API (read_logs()).
+struct LogTail {
+  std::string path;
+  int fd = -1;
+  ino_t ino = 0;
+  std::uint64_t offset = 0;
+  LogFilter filter{LogCursor{}};
+  std::unique_ptr<EngineLogFileDecoder> decoder;
+  ~LogTail() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 class DockerRunner final : public Runner {
@@ -612,15 +645,21 @@ class DockerRunner final : public Runner {
 
   // --- watching ---
 
+  // Where the stored log ends. When lines of its last second came from the API (whole-second
+  // times, possibly after lines of that second stored from the log file, so the latest time
+  // is not the last line's), the cursor is in whole seconds: coarse_cursor().
   LogCursor stored_cursor(const std::string& job_id) {
     LogCursor c;
     c.last = logs_.last_time(job_id);
-    if (c.last)
-      logs_.read(job_id, c.last, false, [&](const LogLine& l) {
-        if (l.time == *c.last) ++c.at_last;
-        return true;
-      });
-    return c;
+    if (!c.last) return c;
+    bool from_api = false;
+    auto second = whole_second(*c.last);
+    logs_.read(job_id, second, false, [&](const LogLine& l) {
+      if (l.time == *c.last) ++c.at_last;
+      if (l.time == second) from_api = true;
+      return true;
+    });
+    return from_api ? coarse_cursor(job_id) : c;
   }
 
   // Reads the engine's log from where the store ends and appends what is new.
@@ -635,6 +674,8 @@ class DockerRunner final : public Runner {
   // stopped) takes everything, unfinished lines too.
   void read_logs(const std::shared_ptr<Job>& job, DockerApi& api, const std::string& id, bool tty, LogState& st,
                  bool final) {
+    // Lines stored from the log file carry nanoseconds, the API's whole seconds.
+    if (st.cursor.last && whole_second(*st.cursor.last) != *st.cursor.last) st.cursor = coarse_cursor(job->id);
     auto from = st.cursor.last;
     if (st.resume && (!from || *st.resume < *from)) from = st.resume;
     std::optional<std::int64_t> since;
@@ -661,17 +702,112 @@ class DockerRunner final : public Runner {
     if (auto p = decoder.pending_start(); p && (!st.resume || *p < *st.resume)) st.resume = p;
   }
 
+  // The stored log's cursor in whole seconds (see LogFilter): the last stored second and how
+  // many stored lines fall in it, for reading the API after lines were stored from the file.
+  LogCursor coarse_cursor(const std::string& job_id) {
+    LogCursor c;
+    auto last = logs_.last_time(job_id);
+    if (!last) return c;
+    c.last = whole_second(*last);
+    logs_.read(job_id, c.last, false, [&](const LogLine& l) {
+      if (whole_second(l.time) == *c.last) ++c.at_last;
+      return true;
+    });
+    return c;
+  }
+
+  // Opens the container's log file for tailing; nullptr when it cannot be read here.
+  std::unique_ptr<LogTail> open_tail(const std::shared_ptr<Job>& job, const json& info, const LogCursor& from) {
+    auto path = info.value("LogPath", std::string());
+    if (path.empty()) return nullptr;
+    auto t = std::make_unique<LogTail>();
+    t->path = path;
+    t->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat sb {};
+    if (t->fd < 0 || ::fstat(t->fd, &sb) != 0) {
+      spdlog::debug("docker: job {}: cannot read the engine's log file {} ({}); reading the log through the API",
+                    job->id, path, std::strerror(errno));
+      return nullptr;
+    }
+    t->ino = sb.st_ino;
+    t->filter = LogFilter(from);
+    auto* tail = t.get();
+    t->decoder = std::make_unique<EngineLogFileDecoder>([this, tail, job](const DockerLogLine& l) {
+      if (tail->filter.accept(l.time)) logs_.append(job->id, l.time, l.text);
+    });
+    return t;
+  }
+
+  // Reads what the log file gained. False when the file cannot be tailed any more (rotated,
+  // gone, not a format neurod knows): the caller goes on through the API.
+  bool read_tail(LogTail& t, LogState& st, bool final) {
+    char buf[64 * 1024];
+    bool ok = true;
+    for (;;) {
+      auto n = ::pread(t.fd, buf, sizeof buf, static_cast<off_t>(t.offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        ok = false;
+        break;
+      }
+      if (n == 0) break;
+      t.offset += static_cast<std::uint64_t>(n);
+      if (!t.decoder->feed(std::string_view(buf, static_cast<std::size_t>(n)))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && !final) {
+      // Rotated (json-file max-size): the name now holds a new file; this one was read to its end.
+      struct stat sb {};
+      if (::stat(t.path.c_str(), &sb) != 0 || sb.st_ino != t.ino) ok = false;
+    }
+    if (ok && final) t.decoder->finish();
+    st.cursor = t.filter.cursor();
+    st.resume = ok ? t.decoder->pending_start() : std::nullopt;
+    if (!ok) {
+      // Whatever piece was waiting comes again from the API, which starts from the cursor.
+      if (auto p = t.decoder->pending_start()) st.resume = p;
+    }
+    return ok;
+  }
+
   // Keeps the log current while the container runs, then reports the outcome once it has
-  // stopped. Every line is stored before the exited event goes out.
+  // stopped. Every line is stored before the exited event goes out. The log comes from the
+  // engine's log file when it can be tailed (every kTailInterval), from the API otherwise
+  // (every second or less often, see read_logs()); the state from inspect, on the API's pace.
   void watch(const std::shared_ptr<Job>& job, DockerApi& api, const std::string& id, bool tty, LogCursor from) {
     LogState st{from, std::nullopt};
     std::optional<json> info;
+    std::unique_ptr<LogTail> tail;
+    bool tail_tried = false;
+    auto stop_tailing = [&](const char* why) {
+      spdlog::info("docker: job {}: stopped reading the engine's log file ({}); reading the log through the API",
+                   job->id, why);
+      tail.reset();
+    };
     Duration floor = 200ms;  // short jobs are reported quickly; the floor grows to kPollInterval
+    auto next_inspect = std::chrono::steady_clock::now();
     for (int failures = 0;;) {
       auto began = std::chrono::steady_clock::now();
       try {
-        read_logs(job, api, id, tty, st, false);
-        info = api.inspect_container(id);
+        bool due = !tail || began >= next_inspect;
+        if (due) info = api.inspect_container(id);
+        if (!tail_tried && info) {
+          tail_tried = !options_.read_log_file;
+        }
+        if (!tail_tried && info) {
+          tail_tried = true;
+          tail = open_tail(job, *info, st.cursor);
+          if (tail) spdlog::debug("docker: job {}: tailing the engine's log file {}", job->id, tail->path);
+        }
+        if (tail && !read_tail(*tail, st, false)) stop_tailing("rotated, gone or in an unknown format");
+        if (!tail) read_logs(job, api, id, tty, st, false);
+        if (tail && due) {
+          auto took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);
+          next_inspect = began + std::clamp<Duration>(took * 5, floor, kMaxPollInterval);
+          floor = std::min<Duration>(floor * 2, kPollInterval);
+        }
         failures = 0;
       } catch (const DockerEngineError& e) {
         if (e.status() == 404 || contains_ci(e.what(), "no such container"))
@@ -689,13 +825,18 @@ class DockerRunner final : public Runner {
       }
       if (!info) return exited(job, kEngineFailed, "NotFound", "the container was removed before it finished");
       if (has_stopped(*info)) break;
+      if (tail) {
+        if (!pause(kTailInterval)) return;
+        continue;
+      }
       // Reading a big log costs the engine: read it less often.
       auto took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);
       auto interval = std::clamp<Duration>(took * 5, floor, kMaxPollInterval);
       floor = std::min<Duration>(floor * 2, kPollInterval);
       if (!pause(interval)) return;
     }
-    read_logs(job, api, id, tty, st, true);
+    if (tail && !read_tail(*tail, st, true)) stop_tailing("unreadable at the end");
+    if (!tail) read_logs(job, api, id, tty, st, true);
     report(job, *info);
   }
 

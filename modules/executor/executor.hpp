@@ -142,6 +142,9 @@ struct DockerOptions {
   std::vector<RegistryAuth> registry_auths;  // used when the spec has none, by server
   std::string node_id;                // label io.neurod.node: which neurod owns a container
   std::string secrets_dir = "/dev/shm/neurod-secrets";  // secret files: <secrets_dir>/<node_id>/<job_id>/
+  // Tail the container's own log file when it can be read (docker_runner.cpp, LogTail);
+  // false: the API only (tests of the fallback).
+  bool read_log_file = true;
 };
 
 struct ProcessOptions {

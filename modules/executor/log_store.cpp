@@ -4,8 +4,10 @@
 #include "core/times.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <ctime>
@@ -35,11 +37,60 @@ struct LogStore::Open {
   }
 };
 
+std::string_view to_string(LogEnd why) {
+  switch (why) {
+    case LogEnd::closed:
+      return "closed";
+    case LogEnd::removed:
+      return "removed";
+    case LogEnd::too_slow:
+      return "too_slow";
+    case LogEnd::stopped:
+      return "stopped";
+  }
+  return "stopped";
+}
+
+// One subscription. A follower still catching up is only ever called by the catch-up
+// thread (records appended meanwhile wait in `pending`, an end in `pending_end`); once live
+// it is called under mu_ by append(), close() and remove(). Either way one call at a time.
+struct LogStore::Sub {
+  std::uint64_t id = 0;
+  std::string job_id;
+  std::shared_ptr<LogFollower> follower;
+  std::uint64_t offset = 0;  // the file part still to send: [offset, end)
+  std::uint64_t end = 0;
+  int fd = -1;
+  bool live = false;
+  bool ended = false;
+  std::string pending;
+  std::optional<LogEnd> pending_end;
+  ~Sub() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 LogStore::LogStore(fs::path dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_);
 }
 
-LogStore::~LogStore() = default;
+LogStore::~LogStore() {
+  std::vector<std::shared_ptr<Sub>> left;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    catch_up_wake_.notify_all();
+  }
+  if (catch_up_.joinable()) catch_up_.join();
+  std::lock_guard lock(mu_);
+  for (auto& [job, subs] : subs_)
+    for (auto& s : subs)
+      if (!s->ended) {
+        s->ended = true;
+        s->follower->end(LogEnd::stopped);
+      }
+  subs_.clear();
+}
 
 fs::path LogStore::path_of(const std::string& job_id) const { return dir_ / (job_id + ".log"); }
 
@@ -135,6 +186,183 @@ void LogStore::append(const std::string& job_id, TimePoint time, std::string_vie
   if (!open.last || time > *open.last) open.last = time;
   ++seq_;
   changed_.notify_all();
+  push_locked(job_id, record);
+}
+
+void LogStore::push_locked(const std::string& job_id, std::string_view records) {
+  auto it = subs_.find(job_id);
+  if (it == subs_.end()) return;
+  bool wake = false;
+  std::erase_if(it->second, [&](const std::shared_ptr<Sub>& s) {
+    if (s->ended) return true;
+    if (!s->live) {
+      s->pending.append(records);
+      if (s->pending.size() > kMaxBacklog && !s->pending_end) s->pending_end = LogEnd::too_slow;
+      wake = true;
+      return false;
+    }
+    std::optional<LogEnd> why;
+    if (s->follower->backlog() > kMaxBacklog)
+      why = LogEnd::too_slow;
+    else if (!s->follower->deliver(records))
+      why = LogEnd::stopped;
+    if (!why) return false;
+    s->ended = true;
+    s->follower->end(*why);
+    return true;
+  });
+  if (it->second.empty()) subs_.erase(it);
+  if (wake) catch_up_wake_.notify_all();
+}
+
+void LogStore::end_locked(const std::string& job_id, LogEnd why) {
+  auto it = subs_.find(job_id);
+  if (it == subs_.end()) return;
+  std::erase_if(it->second, [&](const std::shared_ptr<Sub>& s) {
+    if (s->ended) return true;
+    if (!s->live) {
+      // The catch-up thread ends it: after the rest of the log for `closed`, at once otherwise.
+      if (!s->pending_end || why != LogEnd::closed) s->pending_end = why;
+      return false;
+    }
+    s->ended = true;
+    s->follower->end(why);
+    return true;
+  });
+  if (it->second.empty()) subs_.erase(it);
+  catch_up_wake_.notify_all();
+}
+
+std::uint64_t LogStore::subscribe(const std::string& job_id, std::shared_ptr<LogFollower> follower) {
+  auto sub = std::make_shared<Sub>();
+  sub->job_id = job_id;
+  sub->follower = std::move(follower);
+  std::lock_guard lock(mu_);
+  sub->id = next_sub_++;
+  // Appends write under mu_: the file's size now is exactly where pushed records begin.
+  struct stat sb {};
+  auto path = path_of(job_id);
+  if (::stat(path.c_str(), &sb) == 0) sub->end = static_cast<std::uint64_t>(sb.st_size);
+  if (fs::exists(done_path(path))) sub->pending_end = LogEnd::closed;
+  subs_[job_id].push_back(sub);
+  if (!catch_up_.joinable()) catch_up_ = std::thread([this] { catch_up_loop(); });
+  catch_up_wake_.notify_all();
+  return sub->id;
+}
+
+void LogStore::unsubscribe(std::uint64_t id) {
+  std::lock_guard lock(mu_);
+  for (auto it = subs_.begin(); it != subs_.end(); ++it) {
+    auto& v = it->second;
+    auto s = std::find_if(v.begin(), v.end(), [&](const auto& x) { return x->id == id; });
+    if (s == v.end()) continue;
+    if ((*s)->live) {
+      if (!(*s)->ended) {
+        (*s)->ended = true;
+        (*s)->follower->end(LogEnd::stopped);
+      }
+      v.erase(s);
+      if (v.empty()) subs_.erase(it);
+    } else {
+      (*s)->pending_end = LogEnd::stopped;
+      catch_up_wake_.notify_all();
+    }
+    return;
+  }
+}
+
+std::size_t LogStore::followers() {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [job, v] : subs_)
+    for (const auto& s : v) n += s->ended ? 0 : 1;
+  return n;
+}
+
+// Sends followers that are catching up the file part of their log, 256 KiB at a time,
+// round-robin, each only while its backlog is low; then switches them to live.
+void LogStore::catch_up_loop() {
+  constexpr std::size_t kPiece = 256 * 1024;
+  std::string buf;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    std::vector<std::shared_ptr<Sub>> todo;
+    for (const auto& [job, v] : subs_)
+      for (const auto& s : v)
+        if (!s->live && !s->ended) todo.push_back(s);
+    if (todo.empty()) {
+      catch_up_wake_.wait(lock);
+      continue;
+    }
+    bool progressed = false;
+    for (const auto& s : todo) {
+      if (stopping_) break;
+      auto finish = [&](LogEnd why) {
+        s->ended = true;
+        s->follower->end(why);
+        progressed = true;
+      };
+      if (s->pending_end && *s->pending_end != LogEnd::closed) {
+        finish(*s->pending_end);
+        continue;
+      }
+      if (s->offset < s->end) {
+        if (s->follower->backlog() > kCatchUpBacklog) continue;
+        auto path = path_of(s->job_id);
+        lock.unlock();
+        if (s->fd < 0) s->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, s->end - s->offset));
+        buf.resize(want);
+        ssize_t n = s->fd >= 0 ? ::pread(s->fd, buf.data(), want, static_cast<off_t>(s->offset)) : -1;
+        bool ok = true;
+        if (n <= 0) {
+          s->offset = s->end;  // gone or cut short (deleted): nothing more from the file
+        } else {
+          std::string_view piece(buf.data(), static_cast<std::size_t>(n));
+          auto nl = piece.rfind('\n');
+          // Whole records only; a record longer than a piece goes as it is.
+          if (nl != std::string_view::npos && s->offset + static_cast<std::uint64_t>(n) < s->end) piece = piece.substr(0, nl + 1);
+          s->offset += piece.size();
+          ok = s->follower->deliver(piece);
+        }
+        lock.lock();
+        progressed = true;
+        if (!ok) {
+          finish(LogEnd::stopped);
+          continue;
+        }
+        if (s->pending_end && *s->pending_end != LogEnd::closed) {
+          finish(*s->pending_end);
+          continue;
+        }
+      }
+      if (s->offset >= s->end) {
+        // Caught up: what was appended meanwhile, then live (under mu_, so no append slips between).
+        if (!s->pending.empty()) {
+          bool ok = s->follower->deliver(s->pending);
+          std::string().swap(s->pending);
+          if (!ok) {
+            finish(LogEnd::stopped);
+            continue;
+          }
+        }
+        if (s->fd >= 0) {
+          ::close(s->fd);
+          s->fd = -1;
+        }
+        s->live = true;
+        progressed = true;
+        if (s->pending_end) finish(*s->pending_end);  // closed: everything was sent
+      }
+    }
+    // Drop the ended ones.
+    for (auto it = subs_.begin(); it != subs_.end();) {
+      std::erase_if(it->second, [](const auto& s) { return s->ended; });
+      it = it->second.empty() ? subs_.erase(it) : std::next(it);
+    }
+    // Followers with a full backlog are looked at again shortly.
+    if (!progressed) catch_up_wake_.wait_for(lock, std::chrono::milliseconds(10));
+  }
 }
 
 std::optional<TimePoint> LogStore::last_time(const std::string& job_id) {
@@ -157,6 +385,7 @@ void LogStore::close(const std::string& job_id) {
   if (done >= 0) ::close(done);
   ++seq_;
   changed_.notify_all();
+  end_locked(job_id, LogEnd::closed);
 }
 
 bool LogStore::is_closed(const std::string& job_id) { return fs::exists(done_path(path_of(job_id))); }
@@ -171,6 +400,7 @@ void LogStore::remove(const std::string& job_id) {
   fs::remove(path, ec);
   fs::remove(done_path(path), ec);
   changed_.notify_all();
+  end_locked(job_id, LogEnd::removed);
 }
 
 int LogStore::sweep(TimePoint cutoff) {

@@ -4,7 +4,6 @@
 
 #include "core/errors.hpp"
 #include "core/times.hpp"
-#include "modules/executor/log_store.hpp"
 
 #include <fmt/format.h>
 
@@ -140,49 +139,7 @@ void Module::add_routes(http::Router& r) {
         return Response::json(to_json(job, now_ms()));
       },
       {.body_limit = 4096, .summary = "Change a job's life span"});
-
-  r.get(
-      "/api/v1/jobs/{job}/log",
-      [this](Request& req) {
-        auto job = service_->get(req.principal, req.param("job"));
-        if (!logs_)
-          throw Error(errc::unavailable, "no executor runs in this process, so it keeps no job logs")
-              .with_code("no_executor");
-        std::optional<executor::TimePoint> since;
-        if (auto s = req.query_param("since"))
-          since = executor::TimePoint(std::chrono::milliseconds(time_param("since", *s)));
-        bool timestamps = bool_param(req, "timestamps");
-        bool follow = bool_param(req, "follow");
-        auto* logs = logs_;
-        auto id = job.id;
-        return Response::stream("text/plain; charset=utf-8", [logs, id, since, timestamps, follow](http::StreamWriter& out) {
-          std::string batch;
-          logs->read(
-              id, since, follow,
-              [&](const executor::LogLine& line) {
-                if (timestamps) batch += executor::format_log_time(line.time) + " ";
-                batch += line.text;
-                batch += '\n';
-                if (batch.size() < 16384) return true;
-                bool ok = out.write(std::move(batch));
-                batch.clear();
-                return ok;
-              },
-              [&] {
-                // Between waits: send what is buffered, and stop once the client left.
-                if (!batch.empty()) {
-                  if (!out.write(std::move(batch))) return false;
-                  batch.clear();
-                }
-                return !out.closed();
-              });
-          if (!batch.empty()) out.write(std::move(batch));
-          out.close();
-        });
-      },
-      {.body = http::BodyKind::none,
-       .timeout = std::chrono::hours(24 * 365),
-       .summary = "A job's log (since, timestamps, follow)"});
+  // The log routes (/api/v1/jobs/{job}/log, log_ws) are the monitoring module's.
 }
 
 }  // namespace neurod::jobs

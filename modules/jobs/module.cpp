@@ -59,7 +59,6 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
     view.logs = &ex.logs();
     view.capacity = ex.capacity();
     view.stop_grace = ex.stop_grace();
-    logs_ = view.logs;
   }
   SchedulerOptions so;
   so.cluster = ctx.global().cluster_name;

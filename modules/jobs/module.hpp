@@ -45,7 +45,6 @@ class Module : public app::ModuleBase {
   void add_routes(http::Router& r);  // api.cpp
 
   Config config_;
-  executor::LogStore* logs_ = nullptr;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Service> service_;
 };

@@ -7,6 +7,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/url.hpp"
+#include "http/ws_backlog.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -724,7 +725,12 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
         conn->busy = true;
         websocket::stream<Stream> ws(std::move(stream));
         conn->disarm();
-        ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+        // A ping after 30 s without a frame from the peer keeps idle streams (a quiet log
+        // follower) alive through proxies and finds dead peers; no answer in 60 s closes.
+        auto ws_timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+        ws_timeouts.idle_timeout = std::chrono::seconds(60);
+        ws_timeouts.keep_alive_pings = true;
+        ws.set_option(ws_timeouts);
         ws.read_message_max(options.max_body_size);
         auto subprotocol = handler->subprotocol;
         auto request_id = x.req.request_id;
@@ -1088,7 +1094,7 @@ namespace {
 
 // The WebSocket the handler sees: sends are queued and written by one coroutine on
 // the connection's event loop, so they may come from any thread.
-class WsConnection : public WebSocket, public std::enable_shared_from_this<WsConnection> {
+class WsConnection : public WebSocket, public SendBacklog, public std::enable_shared_from_this<WsConnection> {
  public:
   explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex) {
     timer_.expires_at(asio::steady_timer::time_point::max());
@@ -1101,6 +1107,7 @@ class WsConnection : public WebSocket, public std::enable_shared_from_this<WsCon
     push({std::move(reason), false, true});
   }
   bool is_open() const override { return open_.load(); }
+  std::size_t queued_bytes() const override { return queued_.load(); }
 
   struct Item {
     std::string data;
@@ -1111,6 +1118,7 @@ class WsConnection : public WebSocket, public std::enable_shared_from_this<WsCon
     std::lock_guard lock(mu_);
     if (!open_ || closing_) return;
     if (item.close) closing_ = true;
+    queued_ += item.data.size();
     queue_.push_back(std::move(item));
     if (!signalled_) {
       signalled_ = true;
@@ -1138,6 +1146,7 @@ class WsConnection : public WebSocket, public std::enable_shared_from_this<WsCon
         }
         item = std::move(queue_.front());
         queue_.pop_front();
+        queued_ -= item.data.size();
       }
       boost::system::error_code ec;
       if (item.close) {
@@ -1163,6 +1172,7 @@ class WsConnection : public WebSocket, public std::enable_shared_from_this<WsCon
   bool closing_ = false;
   int close_code_ = 1000;
   std::atomic<bool> open_{true};
+  std::atomic<std::size_t> queued_{0};
 };
 
 }  // namespace

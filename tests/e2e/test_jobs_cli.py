@@ -360,6 +360,8 @@ def test_run_ps_status_logs_kill_on_docker(tmp):
         assert time.time() - started < 5, "neuro run --detach waited for the job"
         assert alice.job(ticker)["status"] in ("pending", "running")
         alice.wait_status(ticker, "running")
+        # Following starts mid-way: what was printed before, then the live lines, each once.
+        alice.wait("ticker", lambda x: "tick 2\n" in alice.logs(x["id"]), what="two ticks logged")
         follow = alice.neuro("logs", "-f", "ticker")
         assert follow.stdout == "".join(f"tick {i}\n" for i in range(1, 7)), follow.stdout
         assert alice.job(ticker)["status"] == "succeeded", "neuro logs -f ended before the job"

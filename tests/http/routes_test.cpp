@@ -125,7 +125,9 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"POST /api/v1/storage/{path...}", {"/api/v1/storage/admin/data?op=RENAME&destination=/mallory/stolen", nullptr}},
       {"GET /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
       {"GET /api/v1/jobs/{job}/statuses", {"/api/v1/jobs/admin/statuses", nullptr}},
-      {"GET /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
+      {"GET /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log?follow=true", nullptr}},
+      {"GET /api/v1/jobs/{job}/log_ws", {"/api/v1/jobs/admin/log_ws", nullptr}},
+      {"DELETE /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
       {"DELETE /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
@@ -286,7 +288,17 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
     CAPTURE(key);
     auto it = table.find(key);
     Probe p = it != table.end() ? it->second : Probe{concrete_path(r->pattern, "admin"), json::object()};
-    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump());
+    // A WebSocket route is asked for the upgrade (without one it answers 400 before looking
+    // at the caller); a refusal comes back as a plain HTTP answer.
+    authtest::Headers upgrade;
+    if (r->websocket)
+      upgrade = {{"Connection", "Upgrade"},
+                 {"Upgrade", "websocket"},
+                 {"Sec-WebSocket-Version", "13"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
+    auto res = r->websocket ? mallory.request(http::to_string(r->method), p.target, "", upgrade)
+                            : mallory.request(http::to_string(r->method), p.target,
+                                              p.body.is_null() ? "" : p.body.dump());
     CAPTURE(p.target);
     CAPTURE(res.body);
     if (kSelfService.contains(key)) {

@@ -709,3 +709,139 @@ TEST_CASE("docker runner: adopt removes the secret files of jobs nobody expects 
   CHECK_FALSE(fs::exists(f.secrets_of(kept.job_id)));
   f.runner.reset();  // before `rec` goes
 }
+
+TEST_CASE("docker api: the engine's log file is decoded in Podman's k8s-file and Docker's json-file forms") {
+  using neurod::executor::EngineLogFileDecoder;
+  auto run = [](const std::string& bytes, bool byte_by_byte, EngineLogFileDecoder::Format* fmt = nullptr) {
+    std::vector<std::string> got;
+    EngineLogFileDecoder d([&](const neurod::executor::DockerLogLine& l) {
+      got.push_back(neurod::executor::format_log_time(l.start) + " " + neurod::executor::format_log_time(l.time) +
+                    " " + std::string(l.text));
+    });
+    bool ok = true;
+    if (byte_by_byte)
+      for (char c : bytes) ok = d.feed(std::string_view(&c, 1)) && ok;
+    else
+      ok = d.feed(bytes);
+    CHECK(ok);
+    if (fmt) *fmt = d.format();
+    d.finish();
+    return got;
+  };
+  // k8s-file: pieces (P) joined per stream up to F, stdout and stderr apart, times with offsets.
+  std::string k8s =
+      "2026-12-06T16:36:43.311656329+00:00 stdout F one\n"
+      "2026-12-06T16:36:43.311656329+00:00 stdout P par\n"
+      "2026-12-06T16:36:43.400000000+00:00 stderr F err\n"
+      "2026-12-06T16:36:43.512536043+00:00 stdout F tial\n"
+      "2026-12-06T16:36:44.000000001+01:00 stdout F\n"
+      "2026-12-06T16:36:45.5Z stdout P unended";
+  for (bool bb : {false, true}) {
+    EngineLogFileDecoder::Format fmt{};
+    auto got = run(k8s + "\n", bb, &fmt);
+    CHECK(fmt == EngineLogFileDecoder::Format::k8s_file);
+    REQUIRE(got.size() == 5);
+    CHECK(got[0] == "2026-12-06T16:36:43.311656329Z 2026-12-06T16:36:43.311656329Z one");
+    CHECK(got[1] == "2026-12-06T16:36:43.400000000Z 2026-12-06T16:36:43.400000000Z err");
+    CHECK(got[2] == "2026-12-06T16:36:43.311656329Z 2026-12-06T16:36:43.512536043Z partial");
+    CHECK(got[3] == "2026-12-06T15:36:44.000000001Z 2026-12-06T15:36:44.000000001Z ");
+    CHECK(got[4] == "2026-12-06T16:36:45.500000000Z 2026-12-06T16:36:45.500000000Z unended");  // flushed by finish()
+  }
+  // A record not ended by "\n" yet waits (it may be half-written).
+  {
+    std::vector<std::string> got;
+    EngineLogFileDecoder d([&](const neurod::executor::DockerLogLine& l) { got.emplace_back(l.text); });
+    CHECK(d.feed("2026-12-06T16:36:43.3Z stdout F whole\n2026-12-06T16:36:43.4Z stdout F half"));
+    CHECK(got == std::vector<std::string>{"whole"});
+    CHECK(!d.pending_start());
+    CHECK(d.feed("-written\n"));
+    CHECK(got == std::vector<std::string>{"whole", "half-written"});
+  }
+  // json-file: a record whose log has no "\n" is a piece.
+  std::string js =
+      R"({"log":"hello\n","stream":"stdout","time":"2026-12-06T16:36:43.1Z"})" "\n"
+      R"({"log":"big ","stream":"stderr","time":"2026-12-06T16:36:43.2Z"})" "\n"
+      R"({"log":"line\r\n","stream":"stderr","time":"2026-12-06T16:36:43.3Z"})" "\n"
+      R"({"log":"\u00e9t\u00e9\n","stream":"stdout","time":"2026-12-06T16:36:43.4Z"})" "\n";
+  for (bool bb : {false, true}) {
+    EngineLogFileDecoder::Format fmt{};
+    auto got = run(js, bb, &fmt);
+    CHECK(fmt == EngineLogFileDecoder::Format::json_file);
+    REQUIRE(got.size() == 3);
+    CHECK(got[0] == "2026-12-06T16:36:43.100000000Z 2026-12-06T16:36:43.100000000Z hello");
+    CHECK(got[1] == "2026-12-06T16:36:43.200000000Z 2026-12-06T16:36:43.300000000Z big line");
+    CHECK(got[2] == "2026-12-06T16:36:43.400000000Z 2026-12-06T16:36:43.400000000Z \xc3\xa9t\xc3\xa9");
+  }
+  // Anything else is refused, so that the runner reads the API instead.
+  EngineLogFileDecoder bad([](const neurod::executor::DockerLogLine&) {});
+  CHECK_FALSE(bad.feed("this is not a log record\n"));
+  EngineLogFileDecoder bad_json([](const neurod::executor::DockerLogLine&) {});
+  CHECK_FALSE(bad_json.feed("{\"message\":\"no log key\"}\n"));
+}
+
+TEST_CASE("docker runner: a running job's lines reach the store within a fraction of a second") {
+  Fixture f;
+  // One line, then a long pause: the line must be stored while the job still runs, long
+  // before the API's polling (1 s) and its settle time (2 s) would have stored it.
+  auto s = f.sh("sleep 0.5; echo first; sleep 5; echo second");
+  f.runner->launch(s);
+  REQUIRE(eventually([&] { return !f.rec.of(s.job_id).empty(); }, 10s));  // running
+  REQUIRE(eventually([&] { return !f.lines(s.job_id).empty(); }, 10s));
+  auto stored = f.records(s.job_id).front();
+  auto seen = neurod::executor::Clock::now();
+  // The store was checked every few ms; the line's own time (the engine's) is when it was printed.
+  CHECK(f.lines(s.job_id) == std::vector<std::string>{"first"});
+  CHECK(seen - stored.time < 1s);
+  f.runner->stop(s.job_id, std::chrono::seconds(0));
+  f.exited(s.job_id, 20s);
+}
+
+TEST_CASE("docker runner: runners switching between the log file and the API lose and repeat no line") {
+  Fixture f;
+  fs::create_directories(f.tmp / "ctl");
+  // Bursts: many lines share each whole second of the API's times, none of the file's.
+  auto s = f.sh("i=0; while [ ! -e /ctl/done ]; do i=$((i+1)); seq 1 150 | sed \"s/^/line $i./\"; sleep 0.25; done");
+  s.mounts = {{(f.tmp / "ctl").string(), "/ctl", true}};
+  f.runner->launch(s);  // reads the log file
+  REQUIRE(f.rec.wait(s.job_id, Event::Kind::running));
+  REQUIRE(eventually([&] { return f.lines(s.job_id).size() >= 150; }));
+  std::this_thread::sleep_for(700ms);
+  f.runner.reset();
+
+  auto api_only = f.options();
+  api_only.read_log_file = false;
+  Recorder second;
+  f.runner = neurod::executor::make_docker_runner(api_only, f.logs, second.sink());  // the API, after file times
+  f.runner->adopt({{s.job_id, 0}});
+  REQUIRE(second.wait(s.job_id, Event::Kind::running, 3s));
+  auto had = f.lines(s.job_id).size();
+  REQUIRE(eventually([&] { return f.lines(s.job_id).size() > had; }, 10s));
+  std::this_thread::sleep_for(1200ms);
+  f.runner.reset();
+
+  Recorder third;
+  f.runner = f.make(third);  // the file again, after API times
+  f.runner->adopt({{s.job_id, 0}});
+  REQUIRE(third.wait(s.job_id, Event::Kind::running, 3s));
+  std::this_thread::sleep_for(1s);
+  f.tmp.write("ctl/done", "");
+  auto e = third.wait(s.job_id, Event::Kind::exited);
+  REQUIRE(e.has_value());
+  CHECK(e->reason == "Completed");
+  auto lines = f.lines(s.job_id);
+  std::vector<std::string> expected;
+  int rounds = static_cast<int>(lines.size() / 150);
+  for (int i = 1; i <= rounds; ++i)
+    for (int j = 1; j <= 150; ++j) expected.push_back("line " + std::to_string(i) + "." + std::to_string(j));
+  CHECK(rounds >= 8);
+  CHECK(lines == expected);
+  for (std::size_t i = 0; i < std::min(lines.size(), expected.size()); ++i)
+    if (lines[i] != expected[i]) {
+      std::string around;
+      auto recs = f.records(s.job_id);
+      for (std::size_t k = i > 3 ? i - 3 : 0; k < std::min(lines.size(), i + 4); ++k)
+        around += lines[k] + " @" + neurod::executor::format_log_time(recs[k].time) + " | ";
+      MESSAGE("first difference at " << i << " of " << lines.size() << ": " << around);
+      break;
+    }
+}
