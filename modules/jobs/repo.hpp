@@ -7,6 +7,7 @@
 
 #include <soci/soci.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,5 +59,8 @@ std::vector<Row> live(soci::session& s, const std::string& cluster);
 bool has_unfinished_named(soci::session& s, const std::string& owner, const std::string& name);
 // Unfinished jobs of an owner or a project (the running-jobs quota counts these).
 std::int64_t count_unfinished(soci::session& s, const std::string& column, const std::string& value);
+
+// How many jobs are in each status (for the neurod_jobs gauge).
+std::map<std::string, std::int64_t> count_by_status(soci::session& s);
 
 }  // namespace neurod::jobs::repo
