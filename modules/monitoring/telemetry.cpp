@@ -86,7 +86,7 @@ Telemetry::Telemetry(db::Database& db, executor::Runner* runner, RunningFn runni
         if (s.recent.empty()) continue;
         auto v = value(s);
         if (!v) continue;
-        out.push_back({{{"job", id}, {"owner", s.job.owner}, {"project", s.job.project}}, *v});
+        out.push_back({{{"job_id", id}, {"owner", s.job.owner}, {"project", s.job.project}}, *v});
       }
       return out;
     };

@@ -20,6 +20,10 @@ namespace {
 
 using nlohmann::json;
 
+std::string str(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
 bool finished(const std::string& status) {
   return status == "succeeded" || status == "failed" || status == "cancelled";
 }
@@ -51,9 +55,10 @@ Row row_of(const json& m) {
 
 int run_top(Context& ctx, const std::string& ref) {
   auto job = ctx.get_json(api("/jobs/" + path_segment(ref)));
-  std::string id = job.value("id", ref);
-  std::string name = job.value("name", std::string());
-  std::string status = job.value("status", std::string());
+  std::string id = str(job, "id");
+  if (id.empty()) id = ref;
+  std::string name = str(job, "name");
+  std::string status = str(job, "status");
   if (finished(status)) {
     std::cerr << fmt::format("neuro: job {} has finished ({}); `neuro status {}` shows how", id, status, id)
               << std::endl;

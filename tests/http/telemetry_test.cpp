@@ -113,9 +113,9 @@ TEST_CASE_TEMPLATE("telemetry: /top of a busy job shows its CPU and memory once 
     CHECK(cpu_max < 0.75);
 
     auto metrics = env.admin().get("/metrics").body;
-    auto series = "neurod_job_cpu_cores{job=\"" + id + "\",owner=\"alice\",project=\"alice\"}";
+    auto series = "neurod_job_cpu_cores{job_id=\"" + id + "\",owner=\"alice\",project=\"alice\"}";
     CHECK_MESSAGE(metric(metrics, series), metrics);
-    CHECK(metric(metrics, "neurod_job_memory_bytes{job=\"" + id + "\",owner=\"alice\",project=\"alice\"}").value_or(0) >
+    CHECK(metric(metrics, "neurod_job_memory_bytes{job_id=\"" + id + "\",owner=\"alice\",project=\"alice\"}").value_or(0) >
           0);
 
     // The history: one point per second, and the recent samples at full rate.
@@ -197,7 +197,7 @@ TEST_CASE_TEMPLATE("telemetry: a GPU job's /top and history carry what nvidia-sm
   CHECK(hist["points"][0]["gpu_duty_cycle_avg"] == 37.0);
   CHECK(hist["points"][0]["gpu_memory_max_bytes"] == 1024ll << 20);
   auto metrics = env.admin().get("/metrics").body;
-  CHECK(metric(metrics, "neurod_job_gpu_duty_cycle_percent{job=\"" + id + "\",owner=\"alice\",project=\"alice\"}") ==
+  CHECK(metric(metrics, "neurod_job_gpu_duty_cycle_percent{job_id=\"" + id + "\",owner=\"alice\",project=\"alice\"}") ==
         37.0);
   EXPECT_STATUS(alice.del("/api/v1/jobs/" + id), 204);
 }
@@ -280,7 +280,13 @@ TEST_CASE_TEMPLATE("metrics: jobs by status, the queue, scheduler decisions, wai
 
   EXPECT_STATUS(alice.del("/api/v1/jobs/" + waits), 204);
   EXPECT_STATUS(alice.del("/api/v1/jobs/" + big), 204);
-  text = admin.get("/metrics").body;
-  CHECK(metric(text, "neurod_jobs{status=\"cancelled\"}") == 2.0);
-  CHECK(metric(text, "neurod_scheduler_queue_length") == 0.0);
+  // The gauges follow at the scheduler's next pass.
+  CHECK(authtest::eventually(
+      [&] {
+        text = admin.get("/metrics").body;
+        return metric(text, "neurod_jobs{status=\"cancelled\"}") == 2.0 &&
+               metric(text, "neurod_scheduler_queue_length") == 0.0 &&
+               metric(text, "neurod_jobs{status=\"pending\"}") == 0.0;
+      },
+      std::chrono::seconds(5)));
 }
