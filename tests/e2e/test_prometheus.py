@@ -119,10 +119,6 @@ def test_prometheus_scrapes_neurod_and_neuro_top_watches_a_job(tmp):
         assert status == 401, f"/metrics should be private here, got {status}"
         status, _, body = d.get("/metrics", {"Authorization": "Bearer " + token})
         assert status == 200 and "neurod_jobs{" in body, (status, body[:500])
-        check = run(["promtool", "check", "metrics"], input=body) if os.path.exists("/usr/bin/promtool") else None
-        if check is not None:
-            # promtool lints names and help (it may advise, e.g. on counters' units); it must parse.
-            assert "error while linting" not in (check.stdout + check.stderr), check.stdout + check.stderr
 
         env = {"NEURO_URL": d.url, "NEURO_TOKEN": token, "NEURO_CONFIG": os.path.join(tmp, "neuro.yaml"),
                "NO_COLOR": "1"}
@@ -134,6 +130,15 @@ def test_prometheus_scrapes_neurod_and_neuro_top_watches_a_job(tmp):
             return json.loads(run([NEURO, "-o", "json", "status", job], env=env).stdout)["status"]
 
         wait_for("the job running", lambda: status_of() == "running", timeout=60, interval=0.2)
+
+        # With a job's own series on it, /metrics still passes promtool's lint, silently.
+        def job_series():
+            s, _, text = d.get("/metrics", {"Authorization": "Bearer " + token})
+            return text if s == 200 and f'job_id="{job}"' in text else None
+
+        body = wait_for("the job's series on /metrics", job_series, timeout=20)
+        check = run(["promtool", "check", "metrics"], input=body)
+        assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), check.stdout + check.stderr
 
         # neuro top, piped: a header, then one line per sample; -o json: one object per line.
         top = subprocess.Popen([NEURO, "top", job], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -161,7 +166,7 @@ def test_prometheus_scrapes_neurod_and_neuro_top_watches_a_job(tmp):
                            lambda: [v for _, v in prom.query('neurod_jobs{status="running"}') if v == 1.0], timeout=30)
         assert running
         cpu = wait_for("the job's CPU in Prometheus",
-                       lambda: [(m, v) for m, v in prom.query(f'neurod_job_cpu_cores{{job_id="{job}"}}') if v > 0.2],
+                       lambda: [(m, v) for m, v in prom.query(f'neurod_job_cpu_cores{{job_id="{job}"}}') if v > 0.05],
                        timeout=30)
         labels = cpu[0][0]
         assert labels["owner"] == "admin" and labels["project"] == "admin", labels

@@ -202,6 +202,21 @@ TEST_CASE_TEMPLATE("telemetry: a GPU job's /top and history carry what nvidia-sm
   EXPECT_STATUS(alice.del("/api/v1/jobs/" + id), 204);
 }
 
+TEST_CASE_TEMPLATE("telemetry: history past its retention is deleted", B, NEUROD_DB_BACKENDS) {
+  authtest::Env env(B::kDialect, "", telemetry_yaml("process", "    history_retention: 3s\n"));
+  auto alice = env.user("alice");
+  auto id = submit(alice, sh_job("sleep 300", kBusy));
+  wait_status(alice, id, "running");
+  auto points = [&] {
+    auto r = alice.get("/api/v1/jobs/" + id + "/telemetry");
+    REQUIRE_STATUS(r, 200);
+    return r.json()["points"].size();
+  };
+  CHECK(authtest::eventually([&] { return points() >= 1; }, std::chrono::seconds(10)));
+  EXPECT_STATUS(alice.del("/api/v1/jobs/" + id), 204);
+  CHECK(authtest::eventually([&] { return points() == 0; }, std::chrono::seconds(10)));
+}
+
 TEST_CASE_TEMPLATE("telemetry: anonymous callers get 401 and other users 404", B, NEUROD_DB_BACKENDS) {
   authtest::Env env(B::kDialect, "", telemetry_yaml("process"));
   auto alice = env.user("alice");
