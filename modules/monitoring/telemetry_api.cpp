@@ -16,6 +16,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kTopProtocol = "top.apolo.us";
+constexpr std::int64_t kMaxPoints = 10000;  // as Telemetry::history allows
 
 // "2026-12-06T10:00:00Z", or a duration meaning that long ago ("10m").
 std::int64_t time_param(const std::string& name, const std::string& value) {
@@ -124,7 +125,13 @@ void Module::add_telemetry_routes(http::Router& r) {
         std::int64_t since = job.created_ms;
         if (auto s = req.query_param("since")) since = time_param("since", *s);
         auto step = std::chrono::duration_cast<std::chrono::milliseconds>(config_.history_step).count();
-        if (auto s = req.query_param("step")) step = step_param(*s);
+        if (auto s = req.query_param("step")) {
+          step = step_param(*s);
+        } else if (until > since) {
+          // No step asked for: the stored one, or coarser for a long range (a job that ran
+          // for weeks), so that the answer stays within its size limit.
+          step = std::max<std::int64_t>(step, (until - since + kMaxPoints - 1) / kMaxPoints);
+        }
         auto out = telemetry_->history(job.id, since, until, step);
         out["status"] = std::string(jobs::to_string(job.current().status));
         return http::Response::json(out);

@@ -108,8 +108,10 @@ TEST_CASE_TEMPLATE("telemetry: /top of a busy job shows its CPU and memory once 
         cpu_max = std::max(cpu_max, m["cpu"].template get<double>());
       }
     }
-    // Limited to half a core: about 0.5, never much more (the machine is shared: allow less).
-    CHECK(cpu_sum / 3 > 0.2);
+    // Limited to half a core: about 0.5 on an idle machine, never much more. On a loaded
+    // 2-core machine the job gets much less (0.08 seen with a load average of 8), so the
+    // lower bound only proves that CPU time is counted.
+    CHECK(cpu_sum / 3 > 0.03);
     CHECK(cpu_max < 0.75);
 
     auto metrics = env.admin().get("/metrics").body;
