@@ -13,8 +13,8 @@
 namespace neurod::executor {
 
 struct GpuUsage {
-  std::string id;           // the index, as in LaunchSpec::gpu_ids
-  double utilization = 0;   // percent of the last sample period a kernel ran (0–100)
+  std::string id;                  // the index, as in LaunchSpec::gpu_ids
+  double utilization = 0;          // percent of the last sample period a kernel ran (0–100)
   std::uint64_t memory_used = 0;   // bytes
   std::uint64_t memory_total = 0;  // bytes
 };

@@ -98,10 +98,9 @@ Telemetry::Telemetry(db::Database& db, executor::Runner* runner, RunningFn runni
                        if (!s.prev || !s.prev->cpu_seconds) return std::nullopt;
                        return *s.prev->cpu_seconds;
                      }));
-  m.callback_gauge("neurod_job_memory_bytes", "Memory a running job uses now (without reclaimable page cache).",
-                   per_job([](const JobState& s) -> std::optional<double> {
-                     return static_cast<double>(s.recent.back().memory);
-                   }));
+  m.callback_gauge(
+      "neurod_job_memory_bytes", "Memory a running job uses now (without reclaimable page cache).",
+      per_job([](const JobState& s) -> std::optional<double> { return static_cast<double>(s.recent.back().memory); }));
   m.callback_gauge("neurod_job_gpu_duty_cycle_percent",
                    "Mean utilisation of a running job's GPUs over nvidia-smi's last sample period.",
                    per_job([](const JobState& s) -> std::optional<double> { return s.recent.back().gpu_duty_cycle; }));
@@ -294,9 +293,10 @@ void Telemetry::write(const std::vector<Row>& rows) {
                             col);
   };
   auto weighted = [](const char* col) {
-    return fmt::format("(job_telemetry.{0} * job_telemetry.samples + excluded.{0} * excluded.samples) / "
-                       "(job_telemetry.samples + excluded.samples)",
-                       col);
+    return fmt::format(
+        "(job_telemetry.{0} * job_telemetry.samples + excluded.{0} * excluded.samples) / "
+        "(job_telemetry.samples + excluded.samples)",
+        col);
   };
   std::string sql = fmt::format(
       "INSERT INTO job_telemetry (job_id, time, step_ms, samples, cpu_avg, cpu_max, memory_avg, memory_max, "
@@ -379,8 +379,7 @@ json Telemetry::history(const std::string& job_id, std::int64_t since, std::int6
   if ((until - since) / step > kMaxPoints)
     throw Error(errc::bad_request, fmt::format("that range holds more than {} steps of {}s: ask for a larger step "
                                                "(at least {}s) or a shorter range",
-                                               kMaxPoints, step / 1000.0,
-                                               ((until - since) / kMaxPoints + 999) / 1000));
+                                               kMaxPoints, step / 1000.0, ((until - since) / kMaxPoints + 999) / 1000));
   struct Point {
     int samples = 0;
     double cpu_sum = 0, cpu_max = 0, mem_sum = 0;

@@ -117,9 +117,9 @@ int run_top(Context& ctx, const std::string& ref) {
   }
   int close = ws->close_code();
   if (close != 1000) {
-    throw CliError(Exit::unreachable,
-                   close ? fmt::format("the server ended the telemetry stream (close code {})", close)
-                         : "the connection to the server was lost");
+    throw CliError(Exit::unreachable, close
+                                          ? fmt::format("the server ended the telemetry stream (close code {})", close)
+                                          : "the connection to the server was lost");
   }
   if (!json_out) std::cerr << fmt::format("job {} has finished", id) << std::endl;
   return code(Exit::ok);

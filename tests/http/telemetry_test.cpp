@@ -71,9 +71,10 @@ std::optional<double> metric(const std::string& text, const std::string& series)
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("telemetry: /top of a busy job shows its CPU and memory once a second, history fills, and /top "
-                   "closes when the job ends",
-                   B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE(
+    "telemetry: /top of a busy job shows its CPU and memory once a second, history fills, and /top "
+    "closes when the job ends",
+    B, NEUROD_DB_BACKENDS) {
   for (std::string runtime : {"docker", "process"}) {
     CAPTURE(runtime);
     authtest::Env env(B::kDialect, "", telemetry_yaml(runtime));
@@ -117,8 +118,8 @@ TEST_CASE_TEMPLATE("telemetry: /top of a busy job shows its CPU and memory once 
     auto metrics = env.admin().get("/metrics").body;
     auto series = "neurod_job_cpu_cores{job_id=\"" + id + "\",owner=\"alice\",project=\"alice\"}";
     CHECK_MESSAGE(metric(metrics, series), metrics);
-    CHECK(metric(metrics, "neurod_job_memory_bytes{job_id=\"" + id + "\",owner=\"alice\",project=\"alice\"}").value_or(0) >
-          0);
+    CHECK(metric(metrics, "neurod_job_memory_bytes{job_id=\"" + id + "\",owner=\"alice\",project=\"alice\"}")
+              .value_or(0) > 0);
 
     // The history: one point per second, and the recent samples at full rate.
     json hist;
@@ -249,17 +250,18 @@ TEST_CASE_TEMPLATE("telemetry: anonymous callers get 401 and other users 404", B
   EXPECT_STATUS(alice.del("/api/v1/jobs/" + id), 204);
 }
 
-TEST_CASE_TEMPLATE("metrics: jobs by status, the queue, scheduler decisions, wait times, executor errors and "
-                   "storage bytes appear and move",
-                   B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE(
+    "metrics: jobs by status, the queue, scheduler decisions, wait times, executor errors and "
+    "storage bytes appear and move",
+    B, NEUROD_DB_BACKENDS) {
   authtest::Env env(B::kDialect, "", telemetry_yaml("docker"));
   auto alice = env.user("alice");
   auto& admin = env.admin();
   auto before = admin.get("/metrics").body;
   for (const char* family : {"neurod_jobs", "neurod_scheduler_queue_length", "neurod_scheduler_wait_seconds",
-                             "neurod_scheduler_decisions_total", "neurod_executor_errors_total",
-                             "neurod_storage_bytes", "neurod_registry_bytes", "neurod_job_cpu_cores",
-                             "neurod_job_memory_bytes", "neurod_job_cpu_seconds_total", "neurod_telemetry_watchers"}) {
+                             "neurod_scheduler_decisions_total", "neurod_executor_errors_total", "neurod_storage_bytes",
+                             "neurod_registry_bytes", "neurod_job_cpu_cores", "neurod_job_memory_bytes",
+                             "neurod_job_cpu_seconds_total", "neurod_telemetry_watchers"}) {
     CAPTURE(family);
     CHECK(before.find(std::string("# TYPE ") + family + " ") != std::string::npos);
   }

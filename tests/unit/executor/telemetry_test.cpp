@@ -1,7 +1,7 @@
 // Telemetry sources of the executor: cgroup counters (v1, v2, a container's cgroups found
 // through /proc/PID/cgroup) and nvidia-smi's GPU figures, on fake files and a fake binary.
-#include "modules/executor/cgroups.hpp"
 #include "modules/executor/telemetry.hpp"
+#include "modules/executor/cgroups.hpp"
 #include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -58,20 +58,20 @@ TEST_CASE("telemetry: cgroup v1 and v2 counters give CPU seconds, the working se
 TEST_CASE("telemetry: a process's cgroup directories come from /proc/PID/cgroup and the mount table") {
   neurod::test::TempDir t;
   const std::string path = "/libpod_parent/libpod-abc";
-  for (const char* h : {"cpu", "cpuacct", "memory", "pids", "unified"}) fs::create_directories(t / h / "libpod_parent/libpod-abc");
+  for (const char* h : {"cpu", "cpuacct", "memory", "pids", "unified"})
+    fs::create_directories(t / h / "libpod_parent/libpod-abc");
   fs::create_directories(t / "nested/libpod-abc");
-  t.write("mountinfo", "32 31 0:29 / " + (t / "cpu").string() + " rw - cgroup cgroup rw,cpu\n" +
-                           "33 31 0:30 / " + (t / "cpuacct").string() + " rw - cgroup cgroup rw,cpuacct\n" +
-                           "35 31 0:32 / " + (t / "memory").string() + " rw - cgroup cgroup rw,memory\n" +
-                           "39 31 0:36 / " + (t / "pids").string() + " rw - cgroup cgroup rw,pids\n" +
-                           "41 31 0:38 / " + (t / "unified").string() + " rw - cgroup2 cgroup2 rw\n");
-  t.write("proc/42/cgroup", "9:name=systemd:" + path + "\n8:pids:" + path + "\n4:memory:" + path + "\n2:cpuacct:" +
-                                path + "\n1:cpu:" + path + "\n0::" + path + "\n");
+  t.write("mountinfo", "32 31 0:29 / " + (t / "cpu").string() + " rw - cgroup cgroup rw,cpu\n" + "33 31 0:30 / " +
+                           (t / "cpuacct").string() + " rw - cgroup cgroup rw,cpuacct\n" + "35 31 0:32 / " +
+                           (t / "memory").string() + " rw - cgroup cgroup rw,memory\n" + "39 31 0:36 / " +
+                           (t / "pids").string() + " rw - cgroup cgroup rw,pids\n" + "41 31 0:38 / " +
+                           (t / "unified").string() + " rw - cgroup2 cgroup2 rw\n");
+  t.write("proc/42/cgroup", "9:name=systemd:" + path + "\n8:pids:" + path + "\n4:memory:" + path +
+                                "\n2:cpuacct:" + path + "\n1:cpu:" + path + "\n0::" + path + "\n");
   auto dirs = cgroups::dirs_of_pid(42, t / "proc", t / "mountinfo");
-  std::vector<std::string> want = {(t / "memory" / "libpod_parent/libpod-abc").string(),
-                                   (t / "cpuacct" / "libpod_parent/libpod-abc").string(),
-                                   (t / "cpu" / "libpod_parent/libpod-abc").string(),
-                                   (t / "unified" / "libpod_parent/libpod-abc").string()};
+  std::vector<std::string> want = {
+      (t / "memory" / "libpod_parent/libpod-abc").string(), (t / "cpuacct" / "libpod_parent/libpod-abc").string(),
+      (t / "cpu" / "libpod_parent/libpod-abc").string(), (t / "unified" / "libpod_parent/libpod-abc").string()};
   CHECK(dirs == want);
   CHECK(cgroups::dirs_of_pid(43, t / "proc", t / "mountinfo").empty());  // no such process
   CHECK(cgroups::dirs_of_pid(0, t / "proc", t / "mountinfo").empty());
