@@ -93,7 +93,6 @@ Capacity detect_capacity() {
   c.cpu = cores > 0 ? static_cast<double>(cores) : 1.0;
   c.memory = meminfo_total();
   if (auto limit = cgroup_memory_limit(); limit > 0 && (c.memory == 0 || limit < c.memory)) c.memory = limit;
-  c.gpus = detect_nvidia_gpus();
   c.source = "detected";
   return c;
 }

@@ -30,6 +30,7 @@ struct Capacity {
 // `nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits`.
 std::vector<Gpu> detect_nvidia_gpus(const std::string& nvidia_smi = "nvidia-smi");
 std::vector<Gpu> parse_nvidia_smi(const std::string& csv);
+// CPU and memory; GPUs are detected separately (detect_nvidia_gpus), with the configured nvidia-smi.
 Capacity detect_capacity();
 
 }  // namespace neurod::executor

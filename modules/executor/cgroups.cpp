@@ -166,7 +166,9 @@ Manager::Manager(std::string parent, fs::path mountinfo) : parent_(std::move(par
     } else if (fstype == "cgroup") {
       Hierarchy h{mount, false, {}};
       for (const auto& opt : split(*(dash + 3), ','))
-        if (opt == "memory" || opt == "cpu" || opt == "pids") h.controllers.push_back(opt);
+        // cpuacct limits nothing; it is made for the job's CPU time (usage()), which the v1
+        // cpu controller does not count when mounted on its own (as on hybrid systems).
+        if (opt == "memory" || opt == "cpu" || opt == "cpuacct" || opt == "pids") h.controllers.push_back(opt);
       // The same controller can be mounted twice (bind mounts): keep the first.
       bool seen = false;
       for (const auto& other : legacy)
@@ -231,6 +233,8 @@ Manager::Manager(std::string parent, fs::path mountinfo) : parent_(std::move(par
             write_value(probe / "memory.limit_in_bytes", "-1");
           else if (c == "cpu")
             write_value(probe / "cpu.cfs_quota_us", "-1");
+          else if (c == "cpuacct" && !fs::exists(probe / "cpuacct.usage"))
+            continue;  // only counts: without it the job has no CPU figure, and nothing else is lost
           working.push_back(c);
         } catch (const Error& e) {
           problems.push_back(c + ": " + e.what());
@@ -251,9 +255,10 @@ Manager::Manager(std::string parent, fs::path mountinfo) : parent_(std::move(par
 
 std::string Manager::describe() const {
   if (!available()) return "no cgroups";
-  std::vector<std::string> controllers;
+  std::vector<std::string> controllers;  // the ones that limit (cpuacct only counts)
   for (const auto& h : hierarchies_)
-    for (const auto& c : h.controllers) controllers.push_back(c);
+    for (const auto& c : h.controllers)
+      if (c != "cpuacct") controllers.push_back(c);
   return std::string("cgroup ") + (hierarchies_.front().v2 ? "v2" : "v1") + " (" + join(controllers) + ") under " +
          parent_;
 }
@@ -352,6 +357,108 @@ bool remove(const std::vector<std::string>& dirs, Duration wait) {
     }
   }
   return all;
+}
+
+namespace {
+
+std::optional<std::uint64_t> read_u64(const fs::path& path) {
+  auto text = read_file(path);
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p == text.data()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+Usage usage(const std::vector<std::string>& dirs) {
+  Usage u;
+  for (const auto& dir : dirs) {
+    fs::path d(dir);
+    if (!u.cpu_seconds) {
+      if (auto ns = read_u64(d / "cpuacct.usage")) {
+        u.cpu_seconds = static_cast<double>(*ns) / 1e9;
+      } else if (auto stat = read_file(d / "cpu.stat"); !stat.empty()) {
+        auto us = keyed_value(stat, "usage_usec");
+        if (us >= 0) u.cpu_seconds = static_cast<double>(us) / 1e6;
+      }
+    }
+    if (!u.memory) {
+      std::optional<std::uint64_t> used;
+      std::int64_t inactive = -1;
+      bool v2 = false;
+      if (auto v = read_u64(d / "memory.current")) {
+        used = v;
+        v2 = true;
+        inactive = keyed_value(read_file(d / "memory.stat"), "inactive_file");
+      } else if (auto v1 = read_u64(d / "memory.usage_in_bytes")) {
+        used = v1;
+        inactive = keyed_value(read_file(d / "memory.stat"), "total_inactive_file");
+      }
+      if (used) {
+        auto free = inactive > 0 ? static_cast<std::uint64_t>(inactive) : 0;
+        u.memory = *used > free ? *used - free : 0;
+        if (v2) {
+          auto max = read_file(d / "memory.max");
+          if (auto limit = read_u64(d / "memory.max"); limit && !max.starts_with("max")) u.memory_limit = limit;
+        } else if (auto limit = read_u64(d / "memory.limit_in_bytes"); limit && *limit < (1ull << 60)) {
+          u.memory_limit = limit;
+        }
+      }
+    }
+  }
+  return u;
+}
+
+std::vector<std::string> dirs_of_pid(pid_t pid, const fs::path& proc, const fs::path& mountinfo) {
+  if (pid <= 0) return {};
+  // The mounts: for each v1 controller (and "" for v2) the mount point and the part of the
+  // hierarchy it shows (its root), so that a cgroup path maps to a directory.
+  struct MountOf {
+    fs::path mount;
+    std::string root;
+  };
+  std::vector<std::pair<std::string, MountOf>> mounts;
+  std::ifstream in(mountinfo);
+  for (std::string line; std::getline(in, line);) {
+    auto fields = split(line, ' ');
+    auto dash = std::find(fields.begin(), fields.end(), "-");
+    if (fields.size() < 5 || dash == fields.end() || std::distance(dash, fields.end()) < 4) continue;
+    const auto& fstype = *(dash + 1);
+    MountOf m{unescape(fields[4]), unescape(fields[3])};
+    if (fstype == "cgroup2") {
+      mounts.emplace_back("", m);
+    } else if (fstype == "cgroup") {
+      for (const auto& opt : split(*(dash + 3), ','))
+        if (opt == "memory" || opt == "cpu" || opt == "cpuacct") mounts.emplace_back(opt, m);
+    }
+  }
+  std::vector<std::string> out;
+  std::istringstream cg(read_file(proc / std::to_string(pid) / "cgroup"));
+  for (std::string line; std::getline(cg, line);) {
+    // "4:memory:/libpod_parent/libpod-…", "2:cpu,cpuacct:/…", "0::/…" (v2)
+    auto first = line.find(':');
+    auto second = first == std::string::npos ? std::string::npos : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    auto controllers = split(line.substr(first + 1, second - first - 1), ',');
+    std::string path = line.substr(second + 1);
+    bool v2 = controllers.size() == 1 && controllers[0].empty();
+    for (const auto& [name, m] : mounts) {
+      bool match = v2 ? name.empty() : !name.empty() && has(controllers, name);
+      if (!match) continue;
+      // The mount shows the hierarchy from m.root down: the path must lie under it.
+      std::string rel = path;
+      if (m.root != "/") {
+        if (!(rel == m.root || rel.starts_with(m.root + "/"))) continue;
+        rel = rel.substr(m.root.size());
+      }
+      auto dir = (m.mount / fs::path(rel).relative_path()).lexically_normal().string();
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      if (std::find(out.begin(), out.end(), dir) == out.end() && fs::is_directory(dir)) out.push_back(dir);
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace neurod::executor::cgroups

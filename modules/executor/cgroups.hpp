@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,5 +68,21 @@ bool oom_killed(const std::vector<std::string>& dirs);
 // Removes them, retrying for up to `wait` while their last processes exit. False when
 // some remain.
 bool remove(const std::vector<std::string>& dirs, Duration wait);
+
+// Telemetry: what the processes in the cgroups use, read from the kernel's counters.
+struct Usage {
+  std::optional<double> cpu_seconds;  // cumulative CPU time (v1 cpuacct.usage, v2 cpu.stat usage_usec)
+  // Memory in use now: the working set, usage less the page cache the kernel can reclaim
+  // at once (inactive files), as `docker stats` and the kubelet count it.
+  std::optional<std::uint64_t> memory;
+  std::optional<std::uint64_t> memory_limit;  // nullopt: not limited
+};
+// The first directory that has each counter wins. Nothing found: every field nullopt.
+Usage usage(const std::vector<std::string>& dirs);
+// The cgroup directories of a process (host pid) for the hierarchies that count CPU and
+// memory (v1 cpu, cpuacct, memory; v2), from /proc/PID/cgroup and the mount table; empty
+// when the process is gone or its cgroups are not visible here (another cgroup namespace).
+std::vector<std::string> dirs_of_pid(pid_t pid, const std::filesystem::path& proc = "/proc",
+                                     const std::filesystem::path& mountinfo = "/proc/self/mountinfo");
 
 }  // namespace neurod::executor::cgroups

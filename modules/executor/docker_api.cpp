@@ -454,6 +454,13 @@ std::optional<json> DockerApi::inspect_container(const std::string& id) {
   return r.json();
 }
 
+std::optional<json> DockerApi::stats(const std::string& id) {
+  auto r = call("GET", "/containers/" + id + "/stats?stream=false");
+  if (no_such_container(r)) return std::nullopt;
+  if (r.status != 200) fail(r);
+  return r.json();
+}
+
 json DockerApi::list_containers(const std::string& label) {
   json filters = {{"label", json::array({label})}};
   auto r = call("GET", "/containers/json?all=1&filters=" + query_escape(filters.dump()));

@@ -148,6 +148,8 @@ class DockerApi {
   bool remove_container(const std::string& id);  // force, with volumes; false: there was none
   std::optional<nlohmann::json> inspect_container(const std::string& id);
   nlohmann::json list_containers(const std::string& label);  // all=1, filtered by "key=value"
+  // GET /containers/{id}/stats?stream=false (one sample); nullopt: no such container.
+  std::optional<nlohmann::json> stats(const std::string& id);
   // GET /containers/{id}/logs with timestamps; since: unix seconds. Returns true when the
   // engine ended the stream (for follow: the container stopped), false when on_chunk did.
   bool logs(const std::string& id, bool follow, std::optional<std::int64_t> since,

@@ -109,6 +109,15 @@ struct Event {
 };
 using EventSink = std::function<void(const Event&)>;
 
+// Telemetry: what a running job uses now (the monitoring module samples it about once a
+// second and works out rates from the deltas).
+struct Usage {
+  TimePoint time = Clock::now();
+  std::optional<double> cpu_seconds;         // cumulative CPU time of the job's processes
+  std::optional<std::uint64_t> memory;       // bytes in use now (without reclaimable page cache)
+  std::optional<std::uint64_t> memory_limit; // the job's limit; nullopt: none known
+};
+
 // What the engine knows about an attempt, for adopt().
 struct Known {
   std::string job_id;
@@ -132,6 +141,16 @@ class Runner {
   virtual void adopt(const std::vector<Known>& expected) = 0;
   // Stops watching (threads end); running jobs keep running.
   virtual void shutdown() = 0;
+
+  // Telemetry
+  // What the job's current attempt uses now, from its cgroups (read directly, or through
+  // the engine's stats when they cannot be read here); nullopt when the job does not run
+  // here or nothing can be measured. May block briefly (an engine call); never call it
+  // from an I/O thread.
+  virtual std::optional<Usage> usage(const std::string& job_id) {
+    (void)job_id;
+    return std::nullopt;
+  }
 };
 
 struct DockerOptions {

@@ -64,6 +64,10 @@ void Config::describe(config::Schema<Config>& s) {
           "and bind-mounted read-only from; removed when the job's attempt ends. Keep it on a tmpfs so secret\n"
           "values never reach a disk (neurod warns at start when it is not).")
       .non_empty();
+  s.field("nvidia_smi", &Config::nvidia_smi,
+          "The nvidia-smi binary (a path, or a name looked up on PATH) that detects the node's GPUs and samples\n"
+          "their utilisation and memory for job telemetry.")
+      .non_empty();
   s.field("docker", &Config::docker, "The docker runtime.");
   s.field("process", &Config::process, "The process runtime.");
   s.field("capacity", &Config::capacity, "What jobs may use on this node (the scheduler's capacity).");
@@ -92,8 +96,10 @@ std::string load_node_id(const std::filesystem::path& dir) {
   return id;
 }
 
-Capacity resolve_capacity(const CapacityConfig& c) {
+Capacity resolve_capacity(const CapacityConfig& c, const std::string& nvidia_smi) {
   Capacity cap = detect_capacity();
+  // Configured GPUs need no detection (and a fake or slow nvidia-smi is not run for it).
+  if (c.gpus < 0) cap.gpus = detect_nvidia_gpus(nvidia_smi);
   bool configured = false;
   if (c.cpu > 0) cap.cpu = c.cpu, configured = true;
   if (c.memory.bytes > 0) cap.memory = c.memory.bytes, configured = true;
@@ -115,7 +121,11 @@ Capacity resolve_capacity(const CapacityConfig& c) {
 Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) {
   auto dir = ctx.module_dir(kName);
   node_id_ = load_node_id(dir);
-  capacity_ = resolve_capacity(config.capacity);
+  capacity_ = resolve_capacity(config.capacity, config.nvidia_smi);
+  errors_ = &ctx.metrics().counter(
+      "neurod_executor_errors_total",
+      "Job attempts the executor could not run or lost, by reason: ErrImagePull, InvalidImageName,\n"
+      "ContainerCannotRun, NotFound (vanished), EngineError (the container engine failed).");
   logs_ = std::make_unique<LogStore>(dir / "logs");
   EventSink sink = [this](const Event& e) { deliver(e); };
 
@@ -205,6 +215,15 @@ void Module::set_listener(EventSink sink) {
 }
 
 void Module::deliver(const Event& e) {
+  if (e.kind == Event::Kind::exited && errors_) {
+    std::string reason;
+    if (e.reason == "ErrImagePull" || e.reason == "InvalidImageName" || e.reason == "ContainerCannotRun" ||
+        e.reason == "NotFound")
+      reason = e.reason;
+    else if (e.reason == "Error" && e.message.starts_with("container engine error"))
+      reason = "EngineError";
+    if (!reason.empty()) errors_->with({{"reason", reason}}).inc();
+  }
   std::lock_guard lock(listener_mu_);
   if (listener_)
     listener_(e);

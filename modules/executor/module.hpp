@@ -57,6 +57,7 @@ struct Config {
   Duration stop_grace = std::chrono::seconds(10);
   Duration log_retention = std::chrono::hours(24 * 30);
   std::string secrets_dir = "/dev/shm/neurod-secrets";
+  std::string nvidia_smi = "nvidia-smi";  // GPU detection and telemetry
   DockerConfig docker;
   ProcessConfig process;
   CapacityConfig capacity;
@@ -80,6 +81,8 @@ class Module : public app::ModuleBase {
   const Capacity& capacity() const { return capacity_; }
   Duration stop_grace() const { return config_.stop_grace; }
   const std::string& node_id() const { return node_id_; }
+  // The nvidia-smi the node's GPUs are detected and sampled with (modules.executor.nvidia_smi).
+  const std::string& nvidia_smi() const { return config_.nvidia_smi; }
 
   // Where runner events go. Events that come before a listener is set are kept and
   // delivered to it in order.
@@ -95,6 +98,7 @@ class Module : public app::ModuleBase {
   std::mutex listener_mu_;
   EventSink listener_;
   std::deque<Event> early_;
+  metrics::Family<metrics::Counter>* errors_ = nullptr;  // neurod_executor_errors_total
   std::unique_ptr<Runner> runner_;
 };
 

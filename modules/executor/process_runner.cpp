@@ -932,6 +932,25 @@ class ProcessRunner final : public Runner {
     }
   }
 
+  // Telemetry: straight from the job's cgroups (cpuacct/cpu.stat and memory).
+  std::optional<Usage> usage(const std::string& job_id) override {
+    std::vector<std::string> dirs;
+    {
+      std::lock_guard lock(mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end() || it->second->done || it->second->orphan) return std::nullopt;
+      dirs = it->second->cgroups;
+    }
+    if (dirs.empty()) return std::nullopt;
+    auto u = cgroups::usage(dirs);
+    if (!u.cpu_seconds && !u.memory) return std::nullopt;
+    Usage out;
+    out.cpu_seconds = u.cpu_seconds;
+    out.memory = u.memory;
+    out.memory_limit = u.memory_limit;
+    return out;
+  }
+
   void shutdown() override {
     {
       std::lock_guard lock(mu_);

@@ -94,6 +94,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
       return executor::RegistryAuth{engine_reachable_host(c->address()), owner, token.token};
     };
   }
+  so.metrics = &ctx.metrics();
   scheduler_ = std::make_unique<Scheduler>(ctx.db(), &authm.quotas(), ctx.events(), view, so);
 
   ServiceOptions opts;
@@ -112,11 +113,19 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
         [this](const executor::Event& e) { scheduler_->on_executor_event(e); });
 
   auto& m = ctx.metrics();
-  m.callback_gauge("neurod_jobs", "Jobs the scheduler tracks, by status.", [this] {
+  m.callback_gauge("neurod_jobs", "Jobs by status: pending, running, suspended, and every finished job ever.", [this] {
     auto s = scheduler_->stats();
-    return metrics::Registry::Samples{{{{"status", "pending"}}, static_cast<double>(s.pending)},
-                                      {{{"status", "running"}}, static_cast<double>(s.running)}};
+    metrics::Registry::Samples out{{{{"status", "pending"}}, static_cast<double>(s.pending)},
+                                   {{{"status", "running"}}, static_cast<double>(s.running)},
+                                   {{{"status", "suspended"}}, 0.0}};
+    for (const char* st : {"succeeded", "failed", "cancelled"}) {
+      auto it = s.finished.find(st);
+      out.push_back({{{"status", st}}, it == s.finished.end() ? 0.0 : static_cast<double>(it->second)});
+    }
+    return out;
   });
+  m.callback_gauge("neurod_scheduler_queue_length", "Pending jobs waiting to be admitted (not at the executor yet).",
+                   [this] { return metrics::Registry::Samples{{{}, static_cast<double>(scheduler_->stats().waiting)}}; });
   m.callback_gauge("neurod_jobs_cpu_allocated", "CPU cores held by jobs at the executor.",
                    [this] { return metrics::Registry::Samples{{{}, scheduler_->stats().cpu_used}}; });
   m.callback_gauge("neurod_jobs_memory_allocated_bytes", "Memory held by jobs at the executor.", [this] {

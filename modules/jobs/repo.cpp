@@ -268,4 +268,11 @@ std::int64_t latest_status_seq(soci::session& s) {
   return 0;
 }
 
+std::map<std::string, std::int64_t> count_by_status(soci::session& s) {
+  std::map<std::string, std::int64_t> out;
+  soci::rowset<soci::row> rs = (s.prepare << "SELECT status, COUNT(*) FROM jobs GROUP BY status");
+  for (const auto& r : rs) out[r.get<std::string>(0)] = as_int64(r, 1);
+  return out;
+}
+
 }  // namespace neurod::jobs::repo

@@ -7,6 +7,7 @@
 
 #include <soci/soci.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,5 +70,7 @@ struct StatusChange {
 std::vector<StatusChange> status_changes_after(soci::session& s, std::int64_t after_seq, std::size_t limit);
 // The newest history row's seq (0: none yet).
 std::int64_t latest_status_seq(soci::session& s);
+// How many jobs are in each status (for the neurod_jobs gauge).
+std::map<std::string, std::int64_t> count_by_status(soci::session& s);
 
 }  // namespace neurod::jobs::repo

@@ -1,6 +1,7 @@
 #include "modules/jobs/scheduler.hpp"
 
 #include "core/errors.hpp"
+#include "core/metrics.hpp"
 #include "core/times.hpp"
 #include "db/database.hpp"
 #include "modules/auth/quotas.hpp"
@@ -45,7 +46,27 @@ std::vector<auth::Subject> subjects_of(const Job& job) {
 
 Scheduler::Scheduler(db::Database& db, auth::Quotas* quotas, events::Bus& bus, ExecutorView exec,
                      SchedulerOptions options)
-    : db_(db), quotas_(quotas), bus_(bus), exec_(std::move(exec)), options_(std::move(options)) {}
+    : db_(db), quotas_(quotas), bus_(bus), exec_(std::move(exec)), options_(std::move(options)) {
+  if (auto* m = options_.metrics) {
+    decisions_ = &m->counter("neurod_scheduler_decisions_total",
+                             "Scheduling decisions, by outcome (admitted, waiting, failed) and reason: fits; waiting for\n"
+                             "capacity, running_jobs_quota or no_executor; failed for unschedulable, schedule_timeout,\n"
+                             "quota_exhausted or container_config_error. A job waiting for the same thing counts once.");
+    wait_seconds_ = &m->histogram("neurod_scheduler_wait_seconds",
+                                  "Seconds from submission (or a restart's due time) to running: queueing, pulling, starting.",
+                                  {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600})
+                         .with({});
+  }
+}
+
+void Scheduler::decided(const std::string& outcome, const std::string& reason) {
+  if (decisions_) decisions_->with({{"outcome", outcome}, {"reason", reason}}).inc();
+}
+
+std::vector<Scheduler::RunningJob> Scheduler::running() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -53,6 +74,12 @@ std::string Scheduler::executor_kind() const { return exec_.runner ? std::string
 
 void Scheduler::start() {
   auto rows = db_.read([this](soci::session& s) { return repo::live(s, options_.cluster); });
+  for (const auto& [status, n] : db_.read([](soci::session& s) { return repo::count_by_status(s); }))
+    if (auto st = parse_status(status); st && is_finished(*st)) finished_[status] = n;
+  {
+    std::lock_guard lock(mu_);
+    stats_.finished = finished_;
+  }
   std::vector<executor::Known> known;
   for (auto& r : rows) {
     Live l{std::move(r.job), std::move(r.run), 0};
@@ -220,10 +247,15 @@ void Scheduler::run(std::stop_token stop) {
     // Finished jobs with nothing at the executor need no more attention.
     std::erase_if(live_, [](const auto& kv) { return is_finished(kv.second.job.current().status) && !kv.second.run.launched; });
     Stats s;
+    s.finished = finished_;
+    std::vector<RunningJob> running;
     for (const auto& [id, l] : live_) {
       auto st = l.job.current().status;
       if (st == Status::pending) ++s.pending;
+      if (st == Status::pending && !l.run.launched) ++s.waiting;
       if (st == Status::running) ++s.running;
+      if (st == Status::running && l.run.launched)
+        running.push_back({l.job.id, l.job.spec.name, l.job.owner, l.job.spec.project, l.run.gpu_ids});
       if (l.run.launched) {
         ++s.launched;
         s.cpu_used += l.job.spec.resources.cpu;
@@ -232,7 +264,8 @@ void Scheduler::run(std::stop_token stop) {
       }
     }
     std::lock_guard lock(mu_);
-    stats_ = s;
+    stats_ = std::move(s);
+    running_ = std::move(running);
   }
   // Charge what ran up to now, so a restart does not lose it.
   try {
@@ -287,6 +320,9 @@ void Scheduler::transition(Live& l, StatusItem item) {
     repo::save_run_state(s, l.job.id, l.run);
     return n;
   });
+  if (is_finished(item.status)) ++finished_[std::string(to_string(item.status))];
+  if (item.status == Status::running && cur.status == Status::pending && wait_seconds_)
+    wait_seconds_->observe(static_cast<double>(std::max<std::int64_t>(0, item.time_ms - l.waiting_since)) / 1000.0);
   l.job.statuses.push_back(item);
   nlohmann::json data = {{"job_id", l.job.id},
                          {"name", l.job.spec.name},
@@ -401,20 +437,23 @@ void Scheduler::admit(std::int64_t now) {
     if (a->waiting_since != b->waiting_since) return a->waiting_since < b->waiting_since;
     return a->job.id < b->job.id;
   });
-  auto wait = [&](Live& l, const std::string& why) {
+  auto wait = [&](Live& l, const std::string& why, const std::string& what) {
     const auto& cur = l.job.current();
     if (cur.reason == "Scheduling" && cur.description == why) return;
+    decided("waiting", what);
     transition(l, {Status::pending, "Scheduling", why, std::nullopt, now});
   };
   for (Live* lp : waiting) {
     auto& l = *lp;
     const auto& spec = l.job.spec;
     if (!exec_.runner) {
-      wait(l, "no executor runs in this process: enable the compute role (roles: [control-plane, compute])");
+      wait(l, "no executor runs in this process: enable the compute role (roles: [control-plane, compute])",
+           "no_executor");
       announce_cannot_start(l, "capacity", l.job.current().description);  // notifications
       continue;
     }
     if (auto why = unschedulable(spec)) {
+      decided("failed", "unschedulable");
       stop_job(l, "Unschedulable", *why);
       continue;
     }
@@ -434,7 +473,7 @@ void Scheduler::admit(std::int64_t now) {
       why += fmt::format("; free now: {} CPU, {}", cores(std::max(0.0, cap.cpu - cpu_used)),
                          format_size_human(cap.memory > mem_used ? cap.memory - mem_used : 0));
       if (!cap.gpus.empty()) why += fmt::format(", {} GPU", cap.gpus.size() - gpus_used.size());
-      wait(l, why);
+      wait(l, why, "capacity");
       announce_cannot_start(l, "capacity", why);  // notifications
       continue;
     }
@@ -442,6 +481,7 @@ void Scheduler::admit(std::int64_t now) {
     // of now); one that cannot be fails the job, as Kubernetes does.
     auto resolved = resolve_volumes(l.job);
     if (const auto* why = std::get_if<std::string>(&resolved)) {
+      decided("failed", "container_config_error");
       stop_job(l, "CreateContainerConfigError", *why);
       continue;
     }
@@ -455,6 +495,7 @@ void Scheduler::admit(std::int64_t now) {
           auto why = fmt::format("the {} {} has no {} left in its quota", s.kind, s.name,
                                  cpu_left && *cpu_left <= 0 ? "CPU-hours" : "GPU-hours");
           announce_cannot_start(l, "quota", why);  // notifications
+          decided("failed", "quota_exhausted");
           stop_job(l, "QuotaExhausted", why);
           exhausted = true;
           break;
@@ -465,7 +506,7 @@ void Scheduler::admit(std::int64_t now) {
         quotas_->reserve(subjects, auth::Resource::running_jobs, 1);
       } catch (const Error& e) {
         if (e.code() != errc::forbidden) throw;
-        wait(l, std::string("waiting for the running-jobs quota: ") + e.what());
+        wait(l, std::string("waiting for the running-jobs quota: ") + e.what(), "running_jobs_quota");
         announce_cannot_start(l, "quota", l.job.current().description);  // notifications
         continue;
       }
@@ -475,6 +516,7 @@ void Scheduler::admit(std::int64_t now) {
     gpus_used.insert(gpu_ids.begin(), gpu_ids.end());
     l.run.gpu_ids = gpu_ids;
     l.job.gpu_ids = gpu_ids;
+    decided("admitted", "fits");
     launch(l, std::move(std::get<Resolved>(resolved)));
   }
 }
@@ -599,6 +641,7 @@ void Scheduler::enforce(std::int64_t now) {
     if (cur.status == Status::pending && !l.run.launched && (!l.run.restart_at || *l.run.restart_at <= now) &&
         now - l.waiting_since > static_cast<std::int64_t>(l.job.spec.schedule_timeout * 1000)) {
       auto what = cur.reason == "Scheduling" && !cur.description.empty() ? ": " + cur.description : "";
+      decided("failed", "schedule_timeout");
       stop_job(l, "ScheduleTimeout",
                fmt::format("it could not be scheduled within its schedule timeout of {}s{}",
                            l.job.spec.schedule_timeout, what));

@@ -33,6 +33,13 @@ class Quotas;
 namespace neurod::executor {
 class LogStore;
 }
+namespace neurod::metrics {
+class Registry;
+class Counter;
+class Histogram;
+template <class T>
+class Family;
+}  // namespace neurod::metrics
 
 namespace neurod::jobs {
 
@@ -58,6 +65,8 @@ struct SchedulerOptions {
   // is none). Unset: that module is not loaded, and jobs that need it fail.
   std::function<std::filesystem::path(std::string_view uri, bool read_only)> storage_mount;
   std::function<std::optional<std::string>(std::string_view uri)> secret_value;
+  // Where the scheduler's metrics go (decisions, wait times); none when null.
+  metrics::Registry* metrics = nullptr;
 };
 
 // The executor in this process, when there is one.
@@ -102,11 +111,20 @@ class Scheduler {
 
   struct Stats {
     std::size_t pending = 0, running = 0, launched = 0;
+    std::size_t waiting = 0;  // pending and not at the executor: the queue
     double cpu_used = 0;
     std::uint64_t memory_used = 0;
     std::size_t gpus_used = 0;
+    std::map<std::string, std::int64_t> finished;  // succeeded, failed, cancelled: every job ever
   };
   Stats stats() const;
+
+  // The jobs running at the executor now (telemetry samples these).
+  struct RunningJob {
+    std::string id, name, owner, project;
+    std::vector<std::string> gpu_ids;
+  };
+  std::vector<RunningJob> running() const;
 
  private:
   struct Live {
@@ -163,6 +181,12 @@ class Scheduler {
   std::deque<executor::Event> events_;
   std::map<std::string, Live> live_;  // scheduler thread only
   Stats stats_;                       // under mu_
+  std::vector<RunningJob> running_;   // under mu_
+  std::map<std::string, std::int64_t> finished_;  // scheduler thread; copied into stats_
+  // Metrics (null without a registry).
+  metrics::Family<metrics::Counter>* decisions_ = nullptr;
+  metrics::Histogram* wait_seconds_ = nullptr;
+  void decided(const std::string& outcome, const std::string& reason);
   std::int64_t last_meter_ = 0;
   std::jthread thread_;
 };

@@ -3,10 +3,24 @@
 #include "core/errors.hpp"
 #include "modules/executor/module.hpp"
 #include "modules/jobs/module.hpp"
+#include "modules/monitoring/telemetry.hpp"
 
 namespace neurod::monitoring {
 
-void Config::describe(config::Schema<Config>&) {}
+void Config::describe(config::Schema<Config>& s) {
+  // Telemetry
+  s.field("sample_interval", &Config::sample_interval,
+          "How often running jobs' CPU, memory and GPUs are sampled (the /top message rate).")
+      .min(100);
+  s.field("history_step", &Config::history_step,
+          "Telemetry history keeps one row per job per step (average and peak of the samples in it).")
+      .min(1000);
+  s.field("history_retention", &Config::history_retention, "Telemetry history older than this is deleted.").min(1000);
+  s.field("recent_window", &Config::recent_window,
+          "How much of each running job's telemetry is kept in memory at full rate (telemetry with a step\n"
+          "below history_step is answered from it).")
+      .min(1000);
+}
 
 Module::Module(const Config& config, app::ModuleContext& ctx)
     : config_(config), ctx_(ctx), jobs_(ctx.get<jobs::Module>().service()) {
@@ -15,9 +29,12 @@ Module::Module(const Config& config, app::ModuleContext& ctx)
   add_log_routes(r);
   add_telemetry_routes(r);
   add_session_routes(r);
+  start_telemetry();
 }
 
-Module::~Module() = default;
+Module::~Module() {
+  if (telemetry_sub_) ctx_.events().unsubscribe(telemetry_sub_);
+}
 
 void Module::on_all_loaded() {}
 

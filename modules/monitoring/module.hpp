@@ -26,8 +26,15 @@ class Service;
 namespace neurod::monitoring {
 
 struct Config {
+  // Telemetry
+  Duration sample_interval = std::chrono::seconds(1);
+  Duration history_step = std::chrono::seconds(15);
+  Duration history_retention = std::chrono::hours(24 * 30);
+  Duration recent_window = std::chrono::minutes(5);
   static void describe(config::Schema<Config>& s);
 };
+
+class Telemetry;
 
 class Module : public app::ModuleBase {
  public:
@@ -57,6 +64,11 @@ class Module : public app::ModuleBase {
   app::ModuleContext& ctx_;
   jobs::Service& jobs_;
   executor::Module* executor_ = nullptr;
+
+  // Telemetry (telemetry.{hpp,cpp}, telemetry_api.cpp)
+  void start_telemetry();  // telemetry_api.cpp: the sampler, its task and its bus subscription
+  std::unique_ptr<Telemetry> telemetry_;
+  std::size_t telemetry_sub_ = 0;
 };
 
 }  // namespace neurod::monitoring

@@ -110,6 +110,15 @@ Module::Module(const Config& config, app::ModuleContext& ctx)
   ctx.metrics().callback_gauge("neurod_registry_uploads", "Open registry upload sessions", [uploads] {
     return std::vector<std::pair<metrics::Labels, double>>{{{}, double(uploads->open_count())}};
   });
+  auto* acct = acct_;
+  ctx.metrics().callback_gauge("neurod_registry_bytes",
+                               "Bytes of image blobs each project's repositories hold (a shared blob counts in each).",
+                               [acct] {
+                                 metrics::Registry::Samples out;
+                                 for (const auto& [project, bytes] : acct->by_source("registry"))
+                                   out.push_back({{{"project", project}}, static_cast<double>(bytes)});
+                                 return out;
+                               });
   ctx.add_task("registry", [this](std::stop_token st) { background(st); });
 }
 

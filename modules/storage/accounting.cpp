@@ -124,4 +124,13 @@ void Accounting::flush() {
   }
 }
 
+std::map<std::string, std::uint64_t> Accounting::by_source(std::string_view source) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& [project, e] : projects_)
+    if (auto it = e.by_source.find(source); it != e.by_source.end())
+      out[project] = static_cast<std::uint64_t>(std::max<std::int64_t>(0, it->second));
+  return out;
+}
+
 }  // namespace neurod::storage

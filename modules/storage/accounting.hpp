@@ -43,6 +43,9 @@ class Accounting {
   void set_used(const std::string& project, std::uint64_t bytes, std::string_view source = kStorage);
   // Writes the usage changes since the last flush to auth.
   void flush();
+  // Metrics: the bytes one source counts now, by project (only projects it has counted;
+  // never touches the database).
+  std::map<std::string, std::uint64_t> by_source(std::string_view source);
 
  private:
   struct Entry {

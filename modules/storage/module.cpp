@@ -47,6 +47,13 @@ Module::Module(const Config& config, app::ModuleContext& ctx)
   }
   recover_interrupted_uploads(*tree_);
   accounting_ = std::make_unique<Accounting>(&authm.quotas());
+  auto* acct = accounting_.get();
+  ctx.metrics().callback_gauge("neurod_storage_bytes", "Bytes in each project's storage, as last counted.", [acct] {
+    metrics::Registry::Samples out;
+    for (const auto& [project, bytes] : acct->by_source(Accounting::kStorage))
+      out.push_back({{{"project", project}}, static_cast<double>(bytes)});
+    return out;
+  });
   spdlog::info("storage: root {}", tree_->root().string());
   add_routes(ctx.router());
   ctx.add_task("storage", [this](std::stop_token st) { background(st); });

@@ -18,6 +18,7 @@ struct WebSocketClient::Impl {
   asio::io_context ioc;
   websocket::stream<beast::tcp_stream> ws{ioc};
   int close_code = 0;
+  std::string subprotocol;
 };
 
 WebSocketClient::WebSocketClient(const std::string& base_url, const std::string& target, ClientOptions options,
@@ -41,14 +42,40 @@ WebSocketClient::WebSocketClient(const std::string& base_url, const std::string&
   websocket::response_type res;
   impl_->ws.handshake(res, url.host + ":" + url.port, url.base_path + target, ec);
   if (ec) {
-    int status = static_cast<int>(res.result_int());
+    int status = ec == websocket::error::upgrade_declined ? 0 : static_cast<int>(res.result_int());
     std::string message = "WebSocket upgrade of " + target + " refused";
+    if (ec == websocket::error::upgrade_declined) {
+      // Beast keeps a declined answer to itself (its response is left unfilled): ask again
+      // with a plain client, the same upgrade headers and credentials, to learn why.
+      try {
+        ClientOptions plain = options;
+        plain.timeout = std::chrono::seconds(10);
+        Client c(base_url, plain);
+        std::vector<std::pair<std::string, std::string>> headers = {{"Connection", "Upgrade"},
+                                                                    {"Upgrade", "websocket"},
+                                                                    {"Sec-WebSocket-Version", "13"},
+                                                                    {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
+        std::string list;
+        for (const auto& p : subprotocols) list += (list.empty() ? "" : ", ") + p;
+        if (!list.empty()) headers.emplace_back("Sec-WebSocket-Protocol", list);
+        auto r = c.request("GET", target, {}, headers);
+        if (r.status != 101) {
+          status = r.status;
+          auto j = nlohmann::json::parse(r.body, nullptr, false);
+          if (j.is_object() && j.contains("error") && j["error"].is_object())
+            message += ": " + j["error"].value("message", std::string());
+        }
+      } catch (const std::exception&) {
+      }
+    }
     if (status) message += " with HTTP " + std::to_string(status);
     if (status == 401) throw Error(errc::unauthenticated, message);
     if (status == 403) throw Error(errc::forbidden, message);
     if (status == 404) throw Error(errc::not_found, message);
     throw Error(errc::bad_gateway, message + ": " + ec.message());
   }
+  if (auto it = res.find(beast::http::field::sec_websocket_protocol); it != res.end())
+    impl_->subprotocol = std::string(it->value());
 }
 
 WebSocketClient::~WebSocketClient() {
@@ -83,5 +110,7 @@ void WebSocketClient::close() {
 }
 
 int WebSocketClient::close_code() const { return impl_->close_code; }
+
+const std::string& WebSocketClient::subprotocol() const { return impl_->subprotocol; }
 
 }  // namespace neurod::http

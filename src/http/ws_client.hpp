@@ -30,6 +30,8 @@ class WebSocketClient {
   void close();
   // After read() returned nullopt: the close code the server sent (0 if none).
   int close_code() const;
+  // The subprotocol the server chose (its Sec-WebSocket-Protocol answer); empty: none.
+  const std::string& subprotocol() const;
 
  private:
   struct Impl;

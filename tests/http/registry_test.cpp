@@ -613,6 +613,9 @@ TEST_CASE_TEMPLATE("registry: registry bytes count against the project's storage
   auto s = alice.request("PUT", "/api/v1/storage/alice/f.bin", random_bytes(5000, 3),
                          {{"Content-Type", "application/octet-stream"}});
   EXPECT_STATUS(s, 403);
+  // /metrics shows the project's registry bytes (the one blob, once).
+  auto metrics = env.admin().get("/metrics").body;
+  CHECK_MESSAGE(metrics.find("\nneurod_registry_bytes{project=\"alice\"} 6000\n") != std::string::npos, metrics);
 }
 
 TEST_CASE_TEMPLATE("registry: the background pass expires idle uploads and collects unreferenced blobs", B,

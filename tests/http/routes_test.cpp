@@ -129,6 +129,9 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"GET /api/v1/jobs/{job}/log_ws", {"/api/v1/jobs/admin/log_ws", nullptr}},
       {"DELETE /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
       {"DELETE /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
+      // Somebody else's job's telemetry: live (WebSocket) and history.
+      {"GET /api/v1/jobs/{job}/top", {"/api/v1/jobs/admin/top", nullptr}},
+      {"GET /api/v1/jobs/{job}/telemetry", {"/api/v1/jobs/admin/telemetry?step=1m", nullptr}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
       {"POST /api/v1/users",
@@ -288,17 +291,15 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
     CAPTURE(key);
     auto it = table.find(key);
     Probe p = it != table.end() ? it->second : Probe{concrete_path(r->pattern, "admin"), json::object()};
-    // A WebSocket route is asked for the upgrade (without one it answers 400 before looking
-    // at the caller); a refusal comes back as a plain HTTP answer.
+    // A WebSocket route is asked for the upgrade, so that its own check answers (a plain
+    // GET stops at "needs a WebSocket upgrade").
     authtest::Headers upgrade;
     if (r->websocket)
       upgrade = {{"Connection", "Upgrade"},
                  {"Upgrade", "websocket"},
                  {"Sec-WebSocket-Version", "13"},
                  {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
-    auto res = r->websocket ? mallory.request(http::to_string(r->method), p.target, "", upgrade)
-                            : mallory.request(http::to_string(r->method), p.target,
-                                              p.body.is_null() ? "" : p.body.dump());
+    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump(), upgrade);
     CAPTURE(p.target);
     CAPTURE(res.body);
     if (kSelfService.contains(key)) {
