@@ -668,6 +668,11 @@ class ProcessExec final : public IoSession {
     auto setpriv = which("setpriv");
 
     std::vector<std::string> argv = {*nsenter, "-t", std::to_string(target), "-m", "-p", "-i", "-u", "-r", "-w", "--"};
+    // With a terminal, the command gets a session of its own inside the job's pid namespace:
+    // an interactive shell sets the terminal's process group, and one from outside the
+    // namespace (neurod's side) is not there to set back ("Cannot set tty process group").
+    if (spec_.tty)
+      if (auto setsid = which("setsid")) argv.insert(argv.end(), {*setsid, "-w", "-c"});
     if (setpriv)
       argv.insert(argv.end(), {*setpriv, "--no-new-privs", "--inh-caps=-all", std::string("--bounding-set=") + kExecCaps,
                                "--"});

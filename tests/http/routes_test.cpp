@@ -122,6 +122,10 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"GET /api/v1/jobs/{job}/statuses", {"/api/v1/jobs/admin/statuses", nullptr}},
       {"GET /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
       {"DELETE /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
+      // Exec, attach and kill on somebody else's job (WebSocket routes get the upgrade headers).
+      {"GET /api/v1/jobs/{job}/exec", {"/api/v1/jobs/admin/exec?cmd=sh&tty=1&stdin=1&stderr=0", nullptr}},
+      {"GET /api/v1/jobs/{job}/attach", {"/api/v1/jobs/admin/attach?stdin=1", nullptr}},
+      {"POST /api/v1/jobs/{job}/kill", {"/api/v1/jobs/admin/kill?signal=KILL", nullptr}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
       {"POST /api/v1/users",
@@ -258,7 +262,14 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
     CAPTURE(key);
     auto it = table.find(key);
     Probe p = it != table.end() ? it->second : Probe{concrete_path(r->pattern, "admin"), json::object()};
-    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump());
+    // A WebSocket route refuses a request without the upgrade before it looks at anything else.
+    authtest::Headers upgrade;
+    if (r->websocket)
+      upgrade = {{"Connection", "Upgrade"},
+                 {"Upgrade", "websocket"},
+                 {"Sec-WebSocket-Version", "13"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
+    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump(), upgrade);
     CAPTURE(p.target);
     CAPTURE(res.body);
     if (kSelfService.contains(key)) {
