@@ -112,9 +112,14 @@ void IoSession::start() {
     return;
   }
   try {
-    std::thread([self] {
+    std::thread([self]() mutable {
       self->run();
-      self->set_.leave(self.get());
+      // The session goes (when this was the last reference) before the set hears of it,
+      // so that shutdown() returns with every session's descriptors closed.
+      auto* set = &self->set_;
+      auto* key = self.get();
+      self.reset();
+      set->leave(key);
     }).detach();
   } catch (...) {
     set_.leave(this);
