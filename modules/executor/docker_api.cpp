@@ -5,8 +5,16 @@
 
 #include <fmt/format.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <regex>
 
 namespace neurod::executor {
@@ -312,6 +320,92 @@ std::optional<TimePoint> EngineLogFileDecoder::pending_start() const {
 }
 
 // --- the API ---
+
+int DockerApi::hijack(std::string_view method, const std::string& p, const json* body, std::string& early) {
+  const auto& socket_path = client_.url().socket;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw Error(errc::unavailable, std::string("socket: ") + std::strerror(errno));
+  struct Closer {
+    int& fd;
+    ~Closer() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{fd};
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) throw Error(errc::unavailable, "socket path too long: " + socket_path);
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw Error(errc::unavailable, fmt::format("cannot connect to unix://{}: {}", socket_path, std::strerror(errno)));
+  // Each step waits at most the api's timeout: the engine answers the head at once.
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(client_.timeout()).count();
+  if (ms > 0) {
+    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  std::string payload = body ? body->dump() : std::string();
+  std::string req = fmt::format(
+      "{} {} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+      "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+      method, path(p), payload.size(), payload);
+  for (std::size_t done = 0; done < req.size();) {
+    auto n = ::send(fd, req.data() + done, req.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(errc::unavailable, std::string("cannot write to the container engine: ") + std::strerror(errno));
+    done += static_cast<std::size_t>(n);
+  }
+  std::string in;
+  std::size_t head_end = std::string::npos;
+  char buf[8192];
+  while (head_end == std::string::npos) {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw Error(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? errc::gateway_timeout : errc::unavailable,
+                  "the container engine did not answer " + std::string(method) + " " + p);
+    in.append(buf, static_cast<std::size_t>(n));
+    head_end = in.find("\r\n\r\n");
+    if (head_end == std::string::npos && in.size() > 64 * 1024)
+      throw Error(errc::bad_gateway, "the container engine's answer has no end of headers");
+  }
+  // "HTTP/1.1 101 UPGRADED"
+  int status = 0;
+  if (auto sp = in.find(' '); sp != std::string::npos && sp + 4 <= in.size())
+    std::from_chars(in.data() + sp + 1, in.data() + sp + 4, status);
+  auto head = in.substr(0, head_end);
+  std::string rest = in.substr(head_end + 4);
+  if (status == 101 || status == 200) {
+    timeval none{0, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+    early = std::move(rest);
+    int out = fd;
+    fd = -1;
+    return out;
+  }
+  // An error: its body (Content-Length, or until the engine closes) says why.
+  std::size_t want = std::string::npos;
+  std::string lower = head;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (auto cl = lower.find("\r\ncontent-length:"); cl != std::string::npos) {
+    auto v = cl + 17;
+    while (v < lower.size() && lower[v] == ' ') ++v;
+    std::size_t n = 0;
+    std::from_chars(lower.data() + v, lower.data() + lower.size(), n);
+    want = n;
+  }
+  while (rest.size() < want && rest.size() < 64 * 1024) {
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    rest.append(buf, static_cast<std::size_t>(n));
+  }
+  http::ClientResponse r;
+  r.status = status;
+  r.body = std::move(rest);
+  throw DockerEngineError(status, docker_error_message(r));
+}
 
 std::string docker_error_message(const http::ClientResponse& r) {
   try {

@@ -155,6 +155,14 @@ class DockerApi {
   bool logs(const std::string& id, bool follow, std::optional<std::int64_t> since,
             const std::function<bool(std::string_view)>& on_chunk);
 
+  // Interactive sessions: exec and attach. A request whose connection the engine takes
+  // over for a raw stream (exec start, attach): a new connection of its own (not this
+  // api's), `Connection: Upgrade`, `Upgrade: tcp`. Returns the connected descriptor once
+  // the engine answered 101 or 200 (the caller owns it), and in `early` the stream bytes
+  // that came with the answer. Throws DockerEngineError for an error answer,
+  // Error(unavailable) when the engine cannot be reached.
+  int hijack(std::string_view method, const std::string& path, const nlohmann::json* body, std::string& early);
+
  private:
   std::string path(std::string_view p) const;
   http::Client client_;

@@ -13,6 +13,7 @@
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
 #include "modules/executor/secret_files.hpp"
+#include "modules/executor/session.hpp"
 
 #include <fmt/format.h>
 #include <fcntl.h>
@@ -163,6 +164,132 @@ struct LogTail {
   ~LogTail() {
     if (fd >= 0) ::close(fd);
   }
+};
+
+// --- Interactive sessions: exec and attach ---
+
+// An exec (POST /containers/{id}/exec, then /exec/{id}/start hijacked) or an attach
+// (/containers/{id}/attach hijacked). Without a TTY the engine multiplexes stdout and
+// stderr in frames with 8-byte headers (stream, 0, 0, 0, size big-endian).
+class DockerSession final : public IoSession {
+ public:
+  DockerSession(SessionSet& set, SessionCallbacks callbacks, std::string socket, std::string version,
+                std::string container, bool exec, SessionSpec spec)
+      : IoSession(set, std::move(callbacks)),
+        socket_(std::move(socket)),
+        version_(std::move(version)),
+        container_(std::move(container)),
+        exec_(exec),
+        spec_(std::move(spec)) {}
+
+ protected:
+  void prepare() override {
+    DockerApi api(socket_, version_, 30s);
+    std::string early;
+    int fd = -1;
+    if (exec_) {
+      json body = {{"AttachStdin", spec_.use_stdin}, {"AttachStdout", spec_.use_stdout},
+                   {"AttachStderr", spec_.use_stderr}, {"Tty", spec_.tty}, {"Cmd", spec_.command}};
+      if (spec_.tty && spec_.height > 0 && spec_.width > 0) body["ConsoleSize"] = {spec_.height, spec_.width};
+      auto r = api.call("POST", "/containers/" + container_ + "/exec", &body);
+      if (r.status == 404 || r.status == 409) throw Error(errc::conflict, "the job is not running: " + docker_error_message(r));
+      if (r.status != 201 && r.status != 200) throw DockerEngineError(r.status, docker_error_message(r));
+      exec_id_ = r.json().value("Id", std::string());
+      if (exec_id_.empty()) throw Error(errc::bad_gateway, "the container engine gave the exec no id");
+      json start = {{"Detach", false}, {"Tty", spec_.tty}};
+      // The initial size goes with the start (Docker: ConsoleSize; Podman: h and w): a resize
+      // right after it may come before the engine made the terminal, and be lost.
+      if (spec_.tty && spec_.height > 0 && spec_.width > 0) {
+        start["ConsoleSize"] = {spec_.height, spec_.width};
+        start["h"] = spec_.height;
+        start["w"] = spec_.width;
+      }
+      fd = api.hijack("POST", "/exec/" + exec_id_ + "/start", &start, early);
+    } else {
+      auto target = fmt::format("/containers/{}/attach?stream=1&stdin={}&stdout={}&stderr={}", container_,
+                                spec_.use_stdin ? 1 : 0, spec_.use_stdout ? 1 : 0, spec_.use_stderr ? 1 : 0);
+      fd = api.hijack("POST", target, nullptr, early);
+    }
+    sources_.push_back({fd, spec_.tty ? 1 : 0});
+    if (spec_.use_stdin) in_fd_ = fd;
+    if (!exec_ && spec_.height > 0 && spec_.width > 0) do_resize(spec_.height, spec_.width);
+    if (!early.empty()) on_raw(early);
+  }
+
+  void on_raw(std::string_view data) override {
+    if (spec_.tty) return emit(1, data);
+    frames_.append(data);
+    std::size_t pos = 0;
+    while (frames_.size() - pos >= 8) {
+      auto h = reinterpret_cast<const unsigned char*>(frames_.data() + pos);
+      std::size_t size = (std::size_t{h[4]} << 24) | (std::size_t{h[5]} << 16) | (std::size_t{h[6]} << 8) | h[7];
+      if (frames_.size() - pos - 8 < size) break;
+      int stream = h[0] == 2 ? 2 : 1;
+      emit(stream, std::string_view(frames_).substr(pos + 8, size));
+      pos += 8 + size;
+    }
+    frames_.erase(0, pos);
+  }
+
+  void do_resize(unsigned height, unsigned width) override {
+    if (!spec_.tty) return;
+    try {
+      DockerApi api(socket_, version_, 10s);
+      auto path = exec_ ? "/exec/" + exec_id_ : "/containers/" + container_;
+      auto r = api.call("POST", fmt::format("{}/resize?h={}&w={}", path, height, width));
+      if (r.status >= 300) debug("docker: resize of {}: {}", container_, docker_error_message(r));
+    } catch (const std::exception& e) {
+      debug("docker: resize of {}: {}", container_, e.what());
+    }
+  }
+
+  std::pair<std::optional<int>, std::string> finish() override {
+    DockerApi api(socket_, version_, 10s);
+    // The stream ends a moment before the engine records the exit code.
+    for (int i = 0; i < 100; ++i) {
+      if (exec_) {
+        auto r = api.call("GET", "/exec/" + exec_id_ + "/json");
+        if (r.status != 200) return {std::nullopt, "cannot read the exit code: " + docker_error_message(r)};
+        auto j = r.json();
+        if (!j.value("Running", false) && j.contains("ExitCode") && j["ExitCode"].is_number_integer())
+          return {j["ExitCode"].get<int>(), ""};
+      } else {
+        auto info = api.inspect_container(container_);
+        if (!info) return {std::nullopt, "the job's container is gone"};
+        auto state = info->value("State", json::object());
+        if (!state.value("Running", false) && state.contains("ExitCode")) return {state.value("ExitCode", 0), ""};
+        if (i >= 20) return {std::nullopt, "the container engine ended the attach while the job still runs"};
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return {std::nullopt, "the container engine did not record the command's exit code"};
+  }
+
+  // An exec'd command still running when the session is cancelled is killed: the engine
+  // has no call for that, so it gets SIGKILL by the host pid the engine reports (neurod
+  // and the engine share the host).
+  void teardown() override {
+    if (!exec_ || exec_id_.empty() || !cancelled()) return;
+    try {
+      DockerApi api(socket_, version_, 10s);
+      auto r = api.call("GET", "/exec/" + exec_id_ + "/json");
+      if (r.status != 200) return;
+      auto j = r.json();
+      if (j.value("Running", false) && j.contains("Pid") && j["Pid"].is_number_integer()) {
+        auto pid = j["Pid"].get<int>();
+        if (pid > 1) ::kill(pid, SIGKILL);
+      }
+    } catch (const std::exception& e) {
+      debug("docker: ending exec {}: {}", exec_id_, e.what());
+    }
+  }
+
+ private:
+  std::string socket_, version_, container_;
+  bool exec_;
+  SessionSpec spec_;
+  std::string exec_id_;
+  std::string frames_;  // an incomplete frame
 };
 
 class DockerRunner final : public Runner {
@@ -385,7 +512,43 @@ class DockerRunner final : public Runner {
     }
   }
 
+  // --- Interactive sessions: exec and attach; signals ---
+
+  std::shared_ptr<Session> exec(const std::string& job_id, const SessionSpec& spec,
+                                SessionCallbacks callbacks) override {
+    if (spec.command.empty()) throw Error(errc::bad_request, "exec needs a command").with_code("command_required");
+    running_container(job_id);
+    return std::make_shared<DockerSession>(sessions_, std::move(callbacks), options_.socket, version_,
+                                           container_name(job_id), true, spec);
+  }
+
+  std::shared_ptr<Session> attach(const std::string& job_id, const SessionSpec& spec,
+                                  SessionCallbacks callbacks) override {
+    auto info = running_container(job_id);
+    auto config = info.value("Config", json::object());
+    bool tty = config.value("Tty", false);
+    if (spec.use_stdin && !config.value("OpenStdin", false))
+      throw Error(errc::bad_request,
+                  "this job's stdin is closed: only jobs submitted with a TTY (tty: true) keep stdin open for attach")
+          .with_code("stdin_unavailable");
+    if (spec.tty != tty)
+      throw Error(errc::bad_request, tty ? "this job runs with a TTY: attach with tty=1"
+                                         : "this job runs without a TTY: attach with tty=0")
+          .with_code("tty_mismatch");
+    return std::make_shared<DockerSession>(sessions_, std::move(callbacks), options_.socket, version_,
+                                           container_name(job_id), false, spec);
+  }
+
+  void signal(const std::string& job_id, int signo) override {
+    running_container(job_id);
+    DockerApi api(options_.socket, version_, kCallTimeout);
+    auto r = api.call("POST", fmt::format("/containers/{}/kill?signal={}", container_name(job_id), signo));
+    if (r.status == 404 || r.status == 409) throw job_not_running(job_id);
+    if (r.status >= 300) throw Error(errc::bad_gateway, "the container engine refused the signal: " + docker_error_message(r));
+  }
+
   void shutdown() override {
+    sessions_.shutdown();
     std::unique_lock lock(mu_);
     shutting_down_ = true;
     for (auto* api : apis_) api->cancel();
@@ -465,6 +628,14 @@ class DockerRunner final : public Runner {
       }
     } untrack{this, &api};
     return fn();
+  }
+
+  // The inspection of the job's container; job_not_running unless it runs.
+  json running_container(const std::string& job_id) {
+    DockerApi api(options_.socket, version_, kCallTimeout);
+    auto info = api.inspect_container(container_name(job_id));
+    if (!info || !info->value("State", json::object()).value("Running", false)) throw job_not_running(job_id);
+    return *info;
   }
 
   bool shutting_down() {
@@ -572,7 +743,10 @@ class DockerRunner final : public Runner {
       host["DeviceRequests"] = json::array(
           {{{"Driver", "nvidia"}, {"DeviceIDs", s.gpu_ids}, {"Capabilities", json::array({json::array({"gpu"})})}}});
     json body = {{"Image", s.image},   {"Env", env},           {"Labels", labels},  {"Tty", s.tty},
-                 {"OpenStdin", false}, {"AttachStdin", false}, {"HostConfig", host}};
+                 {"OpenStdin", s.tty}, {"AttachStdin", false}, {"HostConfig", host}};
+    // A TTY job keeps its stdin open for `neuro attach` (StdinOnce false: it stays open when
+    // an attach ends). Other jobs read EOF from stdin, as before.
+    if (s.tty) body["StdinOnce"] = false;
     if (!s.entrypoint.empty()) body["Entrypoint"] = s.entrypoint;
     if (!s.command.empty()) body["Cmd"] = s.command;
     if (!s.working_dir.empty()) body["WorkingDir"] = s.working_dir;
@@ -1000,6 +1174,7 @@ class DockerRunner final : public Runner {
   int active_ = 0;
   bool shutting_down_ = false;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // attempts being launched or watched
+  SessionSet sessions_;  // exec and attach sessions
   std::set<DockerApi*> apis_;                         // connections in use, cut by shutdown()
 };
 

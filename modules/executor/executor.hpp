@@ -22,6 +22,7 @@
 // that vanished. Jobs are never started twice by adopt().
 #pragma once
 
+#include "core/errors.hpp"
 #include "core/units.hpp"
 
 #include <chrono>
@@ -124,6 +125,49 @@ struct Known {
   int attempt = 0;
 };
 
+// Interactive sessions: exec and attach; signals
+//
+// A Session is a live connection to a running job: a command exec'd in it, or the job's
+// own stdio (attach). Runner::exec/attach prepare it (blocking: they may call the engine;
+// they throw Error: conflict/job_not_running for a job that is not running here,
+// bad_request for what the runtime cannot do) and return it unstarted; start() then runs
+// it on a thread of its own. Every other method returns at once (stdin is queued), so
+// they may be called from an I/O thread. on_output comes with the stream (1 stdout,
+// 2 stderr) from the session's thread; on_exit comes exactly once at the end, unless
+// cancel() came first: with the exit code, or without one and a message when the
+// session failed. cancel() ends it: the exec'd process is killed, the attach let go
+// (the job keeps running); the thread and its descriptors go. A session also ends when
+// its job ends, and every session ends at Runner::shutdown().
+struct SessionSpec {
+  std::vector<std::string> command;  // exec only: argv, not empty
+  bool tty = false;
+  bool use_stdin = false;
+  bool use_stdout = true;
+  bool use_stderr = true;
+  unsigned height = 0;  // the terminal's initial size (tty); 0: the runtime's default
+  unsigned width = 0;
+};
+
+struct SessionCallbacks {
+  std::function<void(int stream, std::string_view data)> on_output;
+  std::function<void(std::optional<int> exit_code, const std::string& error)> on_exit;
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  virtual void start() = 0;
+  virtual void write_stdin(std::string data) = 0;
+  virtual void close_stdin() = 0;
+  virtual void resize(unsigned height, unsigned width) = 0;
+  virtual void cancel() = 0;
+};
+
+// The error for a job that is not running here (409 job_not_running).
+Error job_not_running(const std::string& job_id);
+// "SIGTERM", "TERM", "sigterm", "15" → 15; nullopt for anything else (session.cpp).
+std::optional<int> parse_signal(std::string_view text);
+
 class Runner {
  public:
   virtual ~Runner() = default;
@@ -151,6 +195,15 @@ class Runner {
     (void)job_id;
     return std::nullopt;
   }
+
+  // Interactive sessions: exec and attach; signals (see Session above).
+  virtual std::shared_ptr<Session> exec(const std::string& job_id, const SessionSpec& spec,
+                                        SessionCallbacks callbacks) = 0;
+  virtual std::shared_ptr<Session> attach(const std::string& job_id, const SessionSpec& spec,
+                                          SessionCallbacks callbacks) = 0;
+  // Sends signo to the job's main process (the container's pid 1; the process runtime's
+  // command, never its supervisor). Error conflict/job_not_running when it is not running.
+  virtual void signal(const std::string& job_id, int signo) = 0;
 };
 
 struct DockerOptions {

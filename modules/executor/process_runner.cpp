@@ -26,11 +26,15 @@
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
 #include "modules/executor/secret_files.hpp"
+#include "modules/executor/session.hpp"
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
 
 #include <dirent.h>
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -615,6 +619,303 @@ void spawn_supervisor(const fs::path& dir, const std::vector<std::string>& argv,
 }
 
 // ---------------------------------------------------------------------------------------
+// Interactive sessions: exec and attach; signals
+
+// The job's command: the process of the sandbox whose parent is its pid 1 (bwrap's reaper).
+pid_t main_pid(const Status& st) {
+  if (!sandbox_present(st)) return 0;
+  auto want = "pid:[" + std::to_string(st.pidns) + "]";
+  DIR* proc = ::opendir("/proc");
+  if (!proc) return 0;
+  pid_t found = 0;
+  while (auto* entry = ::readdir(proc)) {
+    auto pid = parse_int(entry->d_name);
+    if (!pid || *pid <= 1 || *pid == st.init) continue;
+    auto stat = read_text("/proc/" + std::to_string(*pid) + "/stat");
+    if (!stat) continue;
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    auto close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream in(stat->substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    in >> state >> ppid;
+    if (ppid == st.init && pidns_of(static_cast<pid_t>(*pid)) == want) {
+      found = static_cast<pid_t>(*pid);
+      break;
+    }
+  }
+  ::closedir(proc);
+  return found;
+}
+
+// Docker's default capabilities less NET_RAW and MKNOD, as the job has (system_args).
+constexpr const char* kExecCaps =
+    "-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+setfcap,+net_bind_service,"
+    "+sys_chroot,+audit_write";
+
+// A command run inside a running job's sandbox: nsenter into the namespaces of the job's
+// command (mount with its root and working directory, pid, ipc, uts; the network is the
+// host's anyway), after joining the job's cgroups, with the job's environment and no more
+// capabilities than the job has. A pty for a TTY, pipes otherwise.
+class ProcessExec final : public IoSession {
+ public:
+  ProcessExec(SessionSet& set, SessionCallbacks callbacks, fs::path dir, std::vector<std::string> cgroups,
+              SessionSpec spec)
+      : IoSession(set, std::move(callbacks)), dir_(std::move(dir)), cgroups_(std::move(cgroups)), spec_(std::move(spec)) {}
+
+ protected:
+  void prepare() override {
+    auto target = main_pid(read_status(dir_));
+    if (target <= 0) throw Error(errc::conflict, "the job is not running");
+    auto environ = read_text("/proc/" + std::to_string(target) + "/environ");
+    if (!environ) throw Error(errc::conflict, "the job is not running");
+    auto nsenter = which("nsenter");
+    if (!nsenter) throw Error(errc::unavailable, "exec in the process runtime needs nsenter (util-linux)");
+    auto setpriv = which("setpriv");
+
+    std::vector<std::string> argv = {*nsenter, "-t", std::to_string(target), "-m", "-p", "-i", "-u", "-r", "-w", "--"};
+    // With a terminal, the command gets a session of its own inside the job's pid namespace:
+    // an interactive shell sets the terminal's process group, and one from outside the
+    // namespace (neurod's side) is not there to set back ("Cannot set tty process group").
+    if (spec_.tty)
+      if (auto setsid = which("setsid")) argv.insert(argv.end(), {*setsid, "-w", "-c"});
+    if (setpriv)
+      argv.insert(argv.end(), {*setpriv, "--no-new-privs", "--inh-caps=-all", std::string("--bounding-set=") + kExecCaps,
+                               "--"});
+    argv.insert(argv.end(), spec_.command.begin(), spec_.command.end());
+    std::vector<std::string> env;
+    for (std::size_t pos = 0; pos < environ->size();) {
+      auto end = environ->find('\0', pos);
+      if (end == std::string::npos) end = environ->size();
+      if (end > pos) env.push_back(environ->substr(pos, end - pos));
+      pos = end + 1;
+    }
+    std::vector<std::string> procs;
+    for (const auto& c : cgroups_) procs.push_back((fs::path(c) / "cgroup.procs").string());
+
+    // Descriptors for the child: 0, 1, 2.
+    int child_fds[3] = {-1, -1, -1};
+    std::vector<int> to_close;  // the child's ends, closed here after the fork
+    auto fail = [&](const char* what) {
+      int err = errno;
+      for (int fd : to_close) ::close(fd);
+      throw Error(errc::internal, std::string(what) + ": " + std::strerror(err));
+    };
+    if (spec_.tty) {
+      int master = -1, slave = -1;
+      winsize ws{};
+      ws.ws_row = static_cast<unsigned short>(spec_.height ? spec_.height : 24);
+      ws.ws_col = static_cast<unsigned short>(spec_.width ? spec_.width : 80);
+      if (::openpty(&master, &slave, nullptr, nullptr, &ws) != 0) fail("openpty");
+      ::fcntl(master, F_SETFD, FD_CLOEXEC);
+      ::fcntl(slave, F_SETFD, FD_CLOEXEC);
+      master_ = master;
+      sources_.push_back({master, 1});
+      in_fd_ = master;
+      child_fds[0] = child_fds[1] = child_fds[2] = slave;
+      to_close.push_back(slave);
+    } else {
+      int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null_fd < 0) fail("open /dev/null");
+      to_close.push_back(null_fd);
+      child_fds[0] = child_fds[1] = child_fds[2] = null_fd;
+      int p[2];
+      if (spec_.use_stdin) {
+        if (::pipe2(p, O_CLOEXEC) != 0) fail("pipe");
+        child_fds[0] = p[0];
+        to_close.push_back(p[0]);
+        in_fd_ = p[1];
+      }
+      if (spec_.use_stdout) {
+        if (::pipe2(p, O_CLOEXEC) != 0) fail("pipe");
+        child_fds[1] = p[1];
+        to_close.push_back(p[1]);
+        sources_.push_back({p[0], 1});
+      }
+      if (spec_.use_stderr) {
+        if (::pipe2(p, O_CLOEXEC) != 0) fail("pipe");
+        child_fds[2] = p[1];
+        to_close.push_back(p[1]);
+        sources_.push_back({p[0], 2});
+      }
+    }
+    // Above 9 so that dup2 to 0, 1 and 2 cannot clobber one of them.
+    int high[3];
+    for (int i = 0; i < 3; ++i) {
+      high[i] = ::fcntl(child_fds[i], F_DUPFD_CLOEXEC, 10);
+      if (high[i] < 0) fail("fcntl");
+      to_close.push_back(high[i]);
+    }
+    std::vector<char*> args, envp;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<const char*> proc_paths;
+    for (const auto& p : procs) proc_paths.push_back(p.c_str());
+    bool tty = spec_.tty;
+
+    // Between fork and exec only async-signal-safe calls: neurod has other threads.
+    pid_t child = ::fork();
+    if (child < 0) fail("fork");
+    if (child == 0) {
+      ::setsid();
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+      if (::dup2(high[0], 0) < 0 || ::dup2(high[1], 1) < 0 || ::dup2(high[2], 2) < 0) ::_exit(126);
+      if (tty) ::ioctl(0, TIOCSCTTY, 0);
+      ::close_range(3, ~0U, 0);
+      // Join the job's cgroups: the command's memory and CPU count against the job.
+      char pid_text[24];
+      int len = 0;
+      char rev[24];
+      for (auto v = static_cast<unsigned long>(::getpid()); v > 0; v /= 10) rev[len++] = static_cast<char>('0' + v % 10);
+      for (int i = 0; i < len; ++i) pid_text[i] = rev[len - 1 - i];
+      for (const char* path : proc_paths) {
+        int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+          [[maybe_unused]] auto n = ::write(fd, pid_text, static_cast<std::size_t>(len));
+          ::close(fd);
+        }
+      }
+      ::execve(args[0], args.data(), envp.data());
+      ::_exit(127);
+    }
+    child_ = child;
+    for (int fd : to_close) ::close(fd);
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    if (pidfd >= 0) {
+      wait_fd_ = pidfd;
+    } else {
+      tick_ = std::chrono::milliseconds(50);  // no pidfd: look with waitpid
+    }
+  }
+
+  void on_tick() override {
+    if (wait_fd_ >= 0 || child_ <= 0) return;
+    reap(false);
+    if (child_ <= 0) end_now();
+  }
+
+  void do_resize(unsigned height, unsigned width) override {
+    if (master_ < 0) return;
+    winsize ws{};
+    ws.ws_row = static_cast<unsigned short>(height);
+    ws.ws_col = static_cast<unsigned short>(width);
+    ::ioctl(master_, TIOCSWINSZ, &ws);  // the kernel sends SIGWINCH to the foreground group
+  }
+
+  void do_close_stdin() override {
+    if (master_ >= 0) {
+      // A terminal has no half-close: end-of-file is ^D at the start of a line.
+      char eot = 4;
+      [[maybe_unused]] auto n = ::write(master_, &eot, 1);
+      return;
+    }
+    IoSession::do_close_stdin();
+  }
+
+  std::pair<std::optional<int>, std::string> finish() override {
+    reap(true);
+    if (!status_) return {std::nullopt, "the command's exit status was lost"};
+    int st = *status_;
+    if (WIFEXITED(st)) return {WEXITSTATUS(st), ""};
+    if (WIFSIGNALED(st)) return {128 + WTERMSIG(st), ""};
+    return {std::nullopt, "the command's exit status was lost"};
+  }
+
+  void teardown() override {
+    if (child_ <= 0) return;
+    ::kill(-child_, SIGKILL);
+    ::kill(child_, SIGKILL);
+    reap(true);
+  }
+
+ private:
+  void reap(bool block) {
+    if (child_ <= 0) return;
+    int st = 0;
+    pid_t r;
+    while ((r = ::waitpid(child_, &st, block ? 0 : WNOHANG)) < 0 && errno == EINTR) {
+    }
+    if (r == child_) {
+      status_ = st;
+      child_ = 0;
+    } else if (r < 0) {
+      child_ = 0;  // ECHILD: someone reaped it (SIGCHLD ignored): the status is lost
+    }
+  }
+
+  fs::path dir_;
+  std::vector<std::string> cgroups_;
+  SessionSpec spec_;
+  int master_ = -1;  // the pty (owned through sources_)
+  pid_t child_ = 0;
+  std::optional<int> status_;
+};
+
+// Attach in the process runtime: the job's output as it is written (stdout and stderr
+// together, as the runtime records them, on the stdout channel). The job's stdin is
+// /dev/null, so attach cannot give it input, and it has no terminal to resize.
+class ProcessAttach final : public IoSession {
+ public:
+  ProcessAttach(SessionSet& set, SessionCallbacks callbacks, fs::path dir)
+      : IoSession(set, std::move(callbacks)), dir_(std::move(dir)) {
+    tick_ = std::chrono::milliseconds(50);
+  }
+
+ protected:
+  void prepare() override {
+    fd_ = ::open((dir_ / "output").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw Error(errc::conflict, "the job is not running");
+    struct stat sb {};
+    ::fstat(fd_, &sb);
+    offset_ = static_cast<std::uint64_t>(sb.st_size);
+  }
+
+  void on_tick() override {
+    bool ended = !supervisor_alive(dir_) || fs::exists(dir_ / "exit");
+    read_new();
+    if (ended) {
+      read_new();
+      end_now();
+    }
+  }
+
+  std::pair<std::optional<int>, std::string> finish() override {
+    auto st = read_status(dir_);
+    if (st.exit_code) return {*st.exit_code, ""};
+    if (auto text = read_text(dir_ / "exit"))
+      if (auto v = parse_int(*text)) return {static_cast<int>(*v), ""};
+    return {std::nullopt, "the job ended without an exit status"};
+  }
+
+  void teardown() override {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  void read_new() {
+    for (int i = 0; i < 16; ++i) {
+      auto chunk = read_range(fd_, offset_, 64 * 1024);
+      if (chunk.empty()) return;
+      offset_ += chunk.size();
+      emit(1, chunk);
+    }
+  }
+
+  fs::path dir_;
+  int fd_ = -1;
+  std::uint64_t offset_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------
 
 class ProcessRunner final : public Runner {
  public:
@@ -951,7 +1252,37 @@ class ProcessRunner final : public Runner {
     return out;
   }
 
+  // --- Interactive sessions: exec and attach; signals ---
+
+  std::shared_ptr<Session> exec(const std::string& job_id, const SessionSpec& spec,
+                                SessionCallbacks callbacks) override {
+    if (spec.command.empty()) throw Error(errc::bad_request, "exec needs a command").with_code("command_required");
+    auto job = running_job(job_id);
+    if (!root_)
+      throw Error(errc::unavailable,
+                  "exec in the process runtime enters the job's namespaces, which needs neurod to run as root")
+          .with_code("exec_unavailable");
+    return std::make_shared<ProcessExec>(sessions_, std::move(callbacks), job->dir, job->cgroups, spec);
+  }
+
+  std::shared_ptr<Session> attach(const std::string& job_id, const SessionSpec& spec,
+                                  SessionCallbacks callbacks) override {
+    auto job = running_job(job_id);
+    if (spec.use_stdin)
+      throw Error(errc::bad_request,
+                  "the process runtime gives its jobs no stdin: attach without stdin (its output only)")
+          .with_code("stdin_unavailable");
+    return std::make_shared<ProcessAttach>(sessions_, std::move(callbacks), job->dir);
+  }
+
+  void signal(const std::string& job_id, int signo) override {
+    auto job = running_job(job_id);
+    auto pid = main_pid(read_status(job->dir));
+    if (pid <= 0 || ::kill(pid, signo) != 0) throw job_not_running(job_id);
+  }
+
   void shutdown() override {
+    sessions_.shutdown();
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
@@ -1014,6 +1345,18 @@ class ProcessRunner final : public Runner {
       if (out_fd >= 0) ::close(out_fd);
     }
   };
+
+  // The job, when its command runs here now; job_not_running otherwise.
+  std::shared_ptr<Job> running_job(const std::string& job_id) {
+    std::shared_ptr<Job> job;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = jobs_.find(job_id); it != jobs_.end() && !it->second->done && !it->second->orphan)
+        job = it->second;
+    }
+    if (!job || fs::exists(job->dir / "exit") || main_pid(read_status(job->dir)) <= 0) throw job_not_running(job_id);
+    return job;
+  }
 
   static std::vector<std::string> cgroups_of(const fs::path& dir) {
     auto text = read_text(dir / "spec.json");
@@ -1341,6 +1684,7 @@ class ProcessRunner final : public Runner {
   bool poke_ = false;
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Job>> jobs_;
+  SessionSet sessions_;  // exec and attach sessions
   std::vector<Event> pending_;  // from launch() and adopt(); the watcher thread emits them
   std::thread thread_;
   int inotify_fd_ = -1;  // watches the running jobs' output files

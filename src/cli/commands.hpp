@@ -16,6 +16,7 @@ void register_system_commands(CLI::App& app, Context& ctx);
 void register_config_commands(CLI::App& app, Context& ctx);
 void register_auth_commands(CLI::App& app, Context& ctx);
 void register_job_commands(CLI::App& app, Context& ctx);
+void register_exec_commands(CLI::App& app, Context& ctx);
 void register_acl_commands(CLI::App& app, Context& ctx);
 void register_secret_commands(CLI::App& app, Context& ctx);
 void register_admin_commands(CLI::App& app, Context& ctx);
@@ -31,6 +32,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_auth_commands,    // login, logout, whoami, token, service-account, quota
     register_job_commands,     // run, ps, status, logs, kill, bump-life-span, job …
     register_top_commands,     // top
+    register_exec_commands,    // exec, attach (also under job; after it)
     register_storage_commands, // cp, ls, mkdir, mv, rm, storage …
     register_image_commands,   // image …, config docker, docker-credential
     register_acl_commands,     // acl, role, project

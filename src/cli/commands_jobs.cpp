@@ -253,12 +253,17 @@ int run_logs(Context& ctx, const std::string& job_ref, bool follow, const std::s
   return code(Exit::ok);
 }
 
-int run_kill(Context& ctx, const std::vector<std::string>& jobs) {
+// Without a signal: cancel (the job ends as cancelled). With one: POST …/kill?signal=,
+// which only delivers it (the job decides what to do; SIGKILL ends it as failed, 137).
+int run_kill(Context& ctx, const std::vector<std::string>& jobs, const std::string& signal) {
   std::optional<Exit> failed;
   json results = json::array();
   for (const auto& job : jobs) {
     try {
-      ctx.send_json("DELETE", job_path(job));
+      if (signal.empty())
+        ctx.send_json("DELETE", job_path(job));
+      else
+        ctx.send_json("POST", job_path(job) + "/kill?signal=" + path_segment(signal));
       results.push_back({{"job", job}, {"killed", true}});
       if (!ctx.json_output()) std::cout << job << std::endl;
     } catch (const CliError& e) {
@@ -399,10 +404,13 @@ void add_logs(CLI::App& parent, Context& ctx) {
 }
 
 void add_kill(CLI::App& parent, Context& ctx) {
-  auto* kill = parent.add_subcommand("kill", "Stop jobs (they end as cancelled)");
+  auto* kill = parent.add_subcommand("kill", "Stop jobs (they end as cancelled), or send them a signal (--signal)");
   auto jobs = std::make_shared<std::vector<std::string>>();
+  auto signal = std::make_shared<std::string>();
+  kill->add_option("-s,--signal", *signal, "Send this signal instead of cancelling (TERM, SIGUSR1, 9, …)")
+      ->type_name("SIG");
   kill->add_option("JOB", *jobs, "Job ids or names")->required();
-  on_run(kill, ctx, [&ctx, jobs] { return run_kill(ctx, *jobs); });
+  on_run(kill, ctx, [&ctx, jobs, signal] { return run_kill(ctx, *jobs, *signal); });
 }
 
 void add_bump(CLI::App& parent, Context& ctx) {

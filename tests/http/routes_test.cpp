@@ -132,6 +132,10 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       // Somebody else's job's telemetry: live (WebSocket) and history.
       {"GET /api/v1/jobs/{job}/top", {"/api/v1/jobs/admin/top", nullptr}},
       {"GET /api/v1/jobs/{job}/telemetry", {"/api/v1/jobs/admin/telemetry?step=1m", nullptr}},
+      // Exec, attach and kill on somebody else's job (WebSocket routes get the upgrade headers).
+      {"GET /api/v1/jobs/{job}/exec", {"/api/v1/jobs/admin/exec?cmd=sh&tty=1&stdin=1&stderr=0", nullptr}},
+      {"GET /api/v1/jobs/{job}/attach", {"/api/v1/jobs/admin/attach?stdin=1", nullptr}},
+      {"POST /api/v1/jobs/{job}/kill", {"/api/v1/jobs/admin/kill?signal=KILL", nullptr}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
       {"POST /api/v1/users",
