@@ -47,6 +47,8 @@ class Module : public app::ModuleBase {
   void add_log_routes(http::Router& r);        // logs_api.cpp
   void add_telemetry_routes(http::Router& r);  // telemetry_api.cpp
   void add_session_routes(http::Router& r);    // sessions_api.cpp
+  // Port-forward and save: port_forward.cpp (called from add_session_routes).
+  void add_forward_routes(http::Router& r);
 
   // The executor's parts, or nullptr when no executor runs in this process (the routes
   // then answer 503 no_executor).

@@ -21,6 +21,7 @@ void register_secret_commands(CLI::App& app, Context& ctx);
 void register_admin_commands(CLI::App& app, Context& ctx);
 void register_storage_commands(CLI::App& app, Context& ctx);
 void register_image_commands(CLI::App& app, Context& ctx);
+void register_forward_commands(CLI::App& app, Context& ctx);
 
 // In the order they appear in --help.
 inline constexpr RegisterCommands kCommandGroups[] = {
@@ -28,6 +29,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_config_commands,  // config show|set-url
     register_auth_commands,    // login, logout, whoami, token, service-account, quota
     register_job_commands,     // run, ps, status, logs, kill, bump-life-span, job …
+    register_forward_commands, // port-forward, save
     register_storage_commands, // cp, ls, mkdir, mv, rm, storage …
     register_image_commands,   // image …, config docker, docker-credential
     register_acl_commands,     // acl, role, project

@@ -122,6 +122,9 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"GET /api/v1/jobs/{job}/statuses", {"/api/v1/jobs/admin/statuses", nullptr}},
       {"GET /api/v1/jobs/{job}/log", {"/api/v1/jobs/admin/log", nullptr}},
       {"DELETE /api/v1/jobs/{job}", {"/api/v1/jobs/admin", nullptr}},
+      // Acting on somebody else's job: forwarding a port (a WebSocket), saving it into their project.
+      {"GET /api/v1/jobs/{job}/port_forward/{port}", {"/api/v1/jobs/admin/port_forward/80", nullptr}},
+      {"POST /api/v1/jobs/{job}/save", {"/api/v1/jobs/admin/save", {{"container", {{"image", "image:/admin/stolen:v1"}}}}}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
       {"POST /api/v1/users",
@@ -258,7 +261,14 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
     CAPTURE(key);
     auto it = table.find(key);
     Probe p = it != table.end() ? it->second : Probe{concrete_path(r->pattern, "admin"), json::object()};
-    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump());
+    // A WebSocket route is asked with a real upgrade, so that the answer is about her authority.
+    authtest::Headers upgrade;
+    if (r->websocket)
+      upgrade = {{"Connection", "Upgrade"},
+                 {"Upgrade", "websocket"},
+                 {"Sec-WebSocket-Version", "13"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}};
+    auto res = mallory.request(http::to_string(r->method), p.target, p.body.is_null() ? "" : p.body.dump(), upgrade);
     CAPTURE(p.target);
     CAPTURE(res.body);
     if (kSelfService.contains(key)) {
