@@ -66,8 +66,8 @@ int connect_now(const std::string& ip, std::uint16_t port, const std::string& jo
     if (err == ECONNREFUSED)
       throw Error(errc::bad_request, "nothing listens on port " + std::to_string(port) + " in job " + job_id)
           .with_code("port_not_listening");
-    throw Error(errc::bad_gateway, "cannot connect to port " + std::to_string(port) + " in job " + job_id + ": " +
-                                       std::strerror(err))
+    throw Error(errc::bad_gateway,
+                "cannot connect to port " + std::to_string(port) + " in job " + job_id + ": " + std::strerror(err))
         .with_code("port_unreachable");
   }
   // Blocking again: the caller decides how it uses the socket.

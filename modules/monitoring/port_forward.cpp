@@ -119,7 +119,8 @@ void Module::add_forward_routes(http::Router& r) {
         req.resource = job.uri();
         const auto& mods = ctx->enabled_modules();
         if (std::find(mods.begin(), mods.end(), "registry") == mods.end())
-          throw Error(errc::unavailable, "save pushes to this neurod's registry, and the registry module does not run here")
+          throw Error(errc::unavailable,
+                      "save pushes to this neurod's registry, and the registry module does not run here")
               .with_code("no_registry");
         auto& authz = authm->authorizer();
         auto host = engine_reachable_host(ctx->address());
@@ -135,7 +136,8 @@ void Module::add_forward_routes(http::Router& r) {
           if (!ours)
             throw Error(errc::bad_request, "Unknown registry host \"" + (h.empty() ? image : h) +
                                                "\": save pushes to this neurod's registry; name the image "
-                                               "image:NAME:TAG or " + host + "/PROJECT/NAME:TAG")
+                                               "image:NAME:TAG or " +
+                                               host + "/PROJECT/NAME:TAG")
                 .with_code("unknown_registry_host");
           image = "image:" + image.substr(slash);
         }

@@ -48,8 +48,8 @@ Mapping parse_mapping(const std::string& text) {
     remote = parse_port(std::string_view(text).substr(colon + 1), false);
   }
   if (!local || !remote)
-    throw CliError(Exit::usage, "expected LOCAL_PORT:REMOTE_PORT (e.g. 8888:8888; LOCAL 0 picks a free port), got \"" +
-                                    text + "\"");
+    throw CliError(Exit::usage,
+                   "expected LOCAL_PORT:REMOTE_PORT (e.g. 8888:8888; LOCAL 0 picks a free port), got \"" + text + "\"");
   return {*local, *remote};
 }
 
@@ -168,8 +168,8 @@ int run_save(Context& ctx, const std::string& job_ref, const std::string& image)
     std::string text = j.value("status", std::string());
     if (auto id = j.value("id", std::string()); !id.empty() && id.size() <= 16) text = id + ": " + text;
     if (auto p = j.value("progress", std::string()); !p.empty()) text += " " + p;
-    bool is_progress = j.contains("progressDetail") && j["progressDetail"].is_object() &&
-                       j["progressDetail"].contains("current");
+    bool is_progress =
+        j.contains("progressDetail") && j["progressDetail"].is_object() && j["progressDetail"].contains("current");
     if (is_progress) {
       std::cerr << "\r\033[K" << text << std::flush;
       progress_line_open = true;
@@ -192,7 +192,8 @@ int run_save(Context& ctx, const std::string& job_ref, const std::string& image)
   on_line(pending);
   if (progress_line_open) std::cerr << std::endl;
   if (!error.empty()) throw CliError(Exit::server, "save failed: " + error);
-  if (final_line.is_null()) throw CliError(Exit::server, "save failed: the server ended without saying it saved the image");
+  if (final_line.is_null())
+    throw CliError(Exit::server, "save failed: the server ended without saying it saved the image");
   if (ctx.json_output()) {
     print_json(final_line);
   } else {
@@ -206,8 +207,8 @@ int run_save(Context& ctx, const std::string& job_ref, const std::string& image)
 }  // namespace
 
 void register_forward_commands(CLI::App& app, Context& ctx) {
-  auto* pf = app.add_subcommand("port-forward",
-                                "Forward local TCP ports to ports of a running job (until Ctrl-C); LOCAL 0 picks a free port");
+  auto* pf = app.add_subcommand(
+      "port-forward", "Forward local TCP ports to ports of a running job (until Ctrl-C); LOCAL 0 picks a free port");
   auto job = std::make_shared<std::string>();
   auto specs = std::make_shared<std::vector<std::string>>();
   pf->add_option("JOB", *job, "Job id or name")->required();

@@ -16,17 +16,22 @@ namespace {
 
 const char* const kRuntimes[] = {"docker", "process"};
 
-// A port nothing listens on now (the process runtime's jobs share the host's ports).
+// A port nothing listens on now (the process runtime's jobs share the host's ports). Below
+// the ephemeral range (32768+): an ephemeral port can be taken by any outgoing connection
+// meanwhile, and a connect to an unused ephemeral port can even connect to itself.
 std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::atomic<unsigned> next{20000 + unsigned(::getpid()) % 10000};
+  for (;;) {
+    auto port = static_cast<std::uint16_t>(20000 + next.fetch_add(7) % 12000);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
 }
 
 std::string submit(Api& api, const json& body) {
@@ -50,18 +55,47 @@ authtest::Res upgrade(Api& api, const std::string& target) {
 
 // A running job with a persistent echo server (busybox nc, one process per connection)
 // on `port`; returns once the port answers through the tunnel.
-std::string echo_job(Api& api, const std::string& url, std::uint16_t port) {
-  auto id = submit(api, sh_job("exec busybox nc -ll -p " + std::to_string(port) + " -e cat"));
+// The echo server: busybox nc in the test image (docker); on the host (process), where
+// busybox nc's persistent mode refused or dropped some of many concurrent connections,
+// a threaded Python one.
+constexpr const char* kPythonEcho = R"(import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+def echo(c):
+    while True:
+        d = c.recv(262144)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+)";
+
+std::string echo_job(Api& api, const std::string& url, std::uint16_t port, const std::string& runtime) {
+  auto body = runtime == "docker" ? sh_job("exec busybox nc -ll -p " + std::to_string(port) + " -e cat")
+                                  : json{{"image", test_image()},
+                                         {"command", {"/usr/bin/python3", "-c", kPythonEcho, std::to_string(port)}}};
+  auto id = submit(api, body);
   wait_status(api, id, "running");
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string last;
   for (;;) {
     try {
       auto r = tunneltest::echo_through(url, forward_path(id, port), api.token(), 3);
       if (r.got == 3) return id;
+      last = "echoed " + std::to_string(r.got) + " of 3 bytes";
     } catch (const Error& e) {
       if (std::string(e.what()).find("nothing listens") == std::string::npos) throw;
+      last = e.what();
     }
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until, "the echo server of job " << id << " never listened");
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < until,
+                    "the echo server of job " << id << " never answered: " << last << "; job: "
+                                              << api.get("/api/v1/jobs/" + id).body
+                                              << "; log: " << api.get("/api/v1/jobs/" + id + "/log").body);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
@@ -76,7 +110,7 @@ TEST_CASE_TEMPLATE("port-forward: 100 MiB go both ways intact, many tunnels at o
     auto alice = env.user("alice");
     auto url = env.server().url();
     std::uint16_t port = runtime == "docker" ? 7000 : free_port();
-    auto id = echo_job(alice, url, port);
+    auto id = echo_job(alice, url, port, runtime);
 
     auto big = tunneltest::echo_through(url, forward_path(id, port), alice.token(), 100ull << 20);
     CHECK(big.sent == 100ull << 20);
@@ -85,16 +119,25 @@ TEST_CASE_TEMPLATE("port-forward: 100 MiB go both ways intact, many tunnels at o
 
     std::vector<std::thread> threads;
     std::atomic<int> ok{0};
+    std::mutex mu;
+    std::string failures;
     for (int i = 0; i < 12; ++i)
       threads.emplace_back([&, i] {
+        std::string why;
         try {
           auto e = tunneltest::echo_through(url, forward_path(id, port), alice.token(), 2 << 20, std::uint64_t(i) + 3);
-          if (e.sent == (2u << 20) && e.got == e.sent && e.got_hash == e.sent_hash) ++ok;
-        } catch (const std::exception&) {
+          if (e.sent == (2u << 20) && e.got == e.sent && e.got_hash == e.sent_hash)
+            ++ok;
+          else
+            why = "sent " + std::to_string(e.sent) + ", got " + std::to_string(e.got);
+        } catch (const std::exception& e) {
+          why = e.what();
         }
+        std::lock_guard lock(mu);
+        if (!why.empty()) failures += why + "; ";
       });
     for (auto& t : threads) t.join();
-    CHECK(ok == 12);
+    CHECK_MESSAGE(ok == 12, failures);
 
     // No listener: 400 before the upgrade, the reason in the body and in X-Error.
     std::uint16_t closed = runtime == "docker" ? 7001 : free_port();
@@ -127,7 +170,7 @@ TEST_CASE_TEMPLATE("port-forward and save: anonymous, other and read-only users 
   auto bob = env.user("bob");
   auto url = env.server().url();
   auto port = free_port();
-  auto id = echo_job(alice, url, port);
+  auto id = echo_job(alice, url, port, "process");
   auto anon = env.anonymous();
   json save_body = {{"container", {{"image", "image:stolen:v1"}}}};
 
@@ -171,7 +214,9 @@ TEST_CASE_TEMPLATE("save: a running container is pushed to the registry and a ne
   auto foreign = alice.post("/api/v1/jobs/" + id + "/save", {{"container", {{"image", "docker.io/alice/x:1"}}}});
   EXPECT_STATUS(foreign, 400);
   CHECK(foreign.json()["error"]["message"].get<std::string>().find("Unknown registry host") != std::string::npos);
-  EXPECT_STATUS(alice.post("/api/v1/jobs/" + id + "/save", {{"container", {{"image", "image:x@sha256:" + std::string(64, 'a')}}}}), 400);
+  EXPECT_STATUS(alice.post("/api/v1/jobs/" + id + "/save",
+                           {{"container", {{"image", "image:x@sha256:" + std::string(64, 'a')}}}}),
+                400);
   EXPECT_STATUS(alice.post("/api/v1/jobs/" + id + "/save", json::object()), 400);
   // Writing into a project she cannot write: 403, nothing pushed.
   EXPECT_STATUS(alice.post("/api/v1/jobs/" + id + "/save", {{"container", {{"image", "image:/bob/x:1"}}}}), 403);
