@@ -75,10 +75,16 @@ WebSocketTunnel::WebSocketTunnel(const std::string& base_url, const std::string&
   // The asynchronous handshake: it keeps a refusal's response (status, headers, body),
   // where Beast's blocking one (1.74) drops it.
   websocket::response_type res;
+  // Until the handshake completes, not until the loop is out of work: Beast's timeout timer
+  // stays pending after a refusal (ioc.run() would wait it out, 30 s).
+  bool done = false;
   impl_->ws.async_handshake(res, url.host + ":" + url.port, url.base_path + target,
-                            [&](boost::system::error_code e) { ec = e; });
-  impl_->ioc.run();
-  impl_->ioc.restart();
+                            [&](boost::system::error_code e) {
+                              ec = e;
+                              done = true;
+                            });
+  while (!done && impl_->ioc.run_one() > 0) {
+  }
   if (ec) throw refused(res, target, ec);
 }
 
@@ -91,8 +97,11 @@ void WebSocketTunnel::run(int fd) {
   int own = ::dup(fd);
   if (own < 0) throw Error(errc::internal, "cannot duplicate the local socket");
   auto st = std::make_shared<detail::TunnelState>(impl_->ioc.get_executor(), own);
-  asio::co_spawn(impl_->ioc, detail::run_tunnel(impl_->ws, st, false), asio::detached);
-  impl_->ioc.run();
+  bool done = false;
+  asio::co_spawn(impl_->ioc, detail::run_tunnel(impl_->ws, st, false), [&](std::exception_ptr) { done = true; });
+  impl_->ioc.restart();
+  while (!done && impl_->ioc.run_one() > 0) {
+  }
   impl_->sent = st->to_ws;
   impl_->received = st->from_ws;
 }

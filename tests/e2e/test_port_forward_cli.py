@@ -103,7 +103,7 @@ def test_port_forward_docker(tmp):
         job = c.alice.detach(image(), "--", "sleep", "300")
         c.alice.wait_status(job, "running")
         r = c.bob.neuro("port-forward", job, "0:80", expect=None, timeout=20)
-        assert r.returncode != 0 and "not found" in r.stderr, r.stderr
+        assert r.returncode == 5 and "HTTP 404" in r.stderr, r.stderr
     finally:
         c.close()
 
