@@ -541,6 +541,54 @@ bool DockerApi::remove_container(const std::string& id) {
   return true;
 }
 
+std::string DockerApi::commit(const std::string& container, const std::string& repo, const std::string& tag) {
+  // The body is the image's config changes: none (Podman refuses an empty body).
+  const json changes = json::object();
+  auto r = call("POST", "/commit?container=" + query_escape(container) + "&repo=" + query_escape(repo) +
+                            "&tag=" + query_escape(tag) + "&pause=true",
+                &changes);
+  if (r.status != 201 && r.status != 200) fail(r);
+  auto j = r.json();
+  return j.is_object() ? j.value("Id", j.value("id", std::string())) : std::string();
+}
+
+void DockerApi::push(const std::string& repo, const std::string& tag, const std::string& auth_header,
+                     const std::function<void(const std::string&)>& on_line) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!auth_header.empty()) headers.emplace_back("X-Registry-Auth", auth_header);
+  std::string pending, error;
+  auto line_done = [&](std::string_view line) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (line.empty()) return;
+    if (line.find("\"error") != std::string_view::npos) {
+      try {
+        auto j = json::parse(line);
+        if (j.contains("errorDetail") && j["errorDetail"].is_object() && j["errorDetail"].contains("message"))
+          error = j["errorDetail"]["message"].get<std::string>();
+        else if (j.contains("error") && j["error"].is_string() && !j["error"].get<std::string>().empty())
+          error = j["error"].get<std::string>();
+      } catch (const std::exception&) {
+      }
+      if (!error.empty()) return;
+    }
+    on_line(std::string(line));
+  };
+  auto r = client_.stream(
+      "POST", path("/images/" + repo + "/push?tag=" + query_escape(tag)),
+      [&](std::string_view chunk) {
+        pending.append(chunk);
+        for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1))
+          line_done(std::string_view(pending).substr(0, nl));
+        return true;
+      },
+      {}, std::move(headers), [](const http::ClientResponse& head) { return head.status == 200; });
+  if (r.status != 200) fail(r);
+  line_done(pending);
+  if (!error.empty()) throw DockerEngineError(0, error);
+}
+
+void DockerApi::remove_image(const std::string& name) { call("DELETE", "/images/" + name); }
+
 std::optional<json> DockerApi::inspect_container(const std::string& id) {
   auto r = call("GET", "/containers/" + id + "/json");
   if (no_such_container(r)) return std::nullopt;

@@ -163,6 +163,15 @@ class DockerApi {
   // Error(unavailable) when the engine cannot be reached.
   int hijack(std::string_view method, const std::string& path, const nlohmann::json* body, std::string& early);
 
+  // POST /commit: the container's filesystem as image repo:tag; returns the image id.
+  std::string commit(const std::string& container, const std::string& repo, const std::string& tag);
+  // POST /images/{repo}/push?tag=: calls on_line with each progress line (one JSON object,
+  // without its newline) as it comes. Throws DockerEngineError with the engine's message
+  // when the push fails (an error status, or an {"error"} line in the stream).
+  void push(const std::string& repo, const std::string& tag, const std::string& auth_header,
+            const std::function<void(const std::string&)>& on_line);
+  void remove_image(const std::string& name);  // best effort: the engine's answer is ignored
+
  private:
   std::string path(std::string_view p) const;
   http::Client client_;

@@ -12,6 +12,7 @@
 #include "modules/executor/docker_api.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "modules/executor/port_connect.hpp"
 #include "modules/executor/secret_files.hpp"
 #include "modules/executor/session.hpp"
 
@@ -558,7 +559,90 @@ class DockerRunner final : public Runner {
     idle_.wait(lock, [&] { return active_ <= self; });
   }
 
+  // ---- Port-forward and save ----
+
+  int connect(const std::string& job_id, std::uint16_t port) override {
+    auto info = running_container(job_id);
+    // The container's network namespace: 127.0.0.1 there is the job's own loopback,
+    // whatever its network mode. Without the right to enter it, the container's address.
+    auto state = info.value("State", json::object());
+    pid_t pid = state.is_object() ? state.value("Pid", 0) : 0;
+    if (auto fd = connect_port_in_netns(pid, port, job_id)) return *fd;
+    std::string ip;
+    auto net = info.value("NetworkSettings", json::object());
+    if (net.is_object()) {
+      ip = net.value("IPAddress", std::string());
+      if (ip.empty() && net.contains("Networks") && net["Networks"].is_object())
+        for (const auto& [name, n] : net["Networks"].items())
+          if (n.is_object() && !n.value("IPAddress", std::string()).empty()) {
+            ip = n.value("IPAddress", std::string());
+            break;
+          }
+    }
+    if (ip.empty())
+      throw Error(errc::unavailable, "cannot reach job " + job_id +
+                                         ": its network namespace cannot be entered here (neurod needs "
+                                         "CAP_SYS_ADMIN) and the container has no address of its own")
+          .with_code("port_unreachable");
+    return connect_port(ip, port, job_id);
+  }
+
+  std::string save(const std::string& job_id, const std::string& image, const std::optional<RegistryAuth>& auth,
+                   const SaveProgress& progress) override {
+    auto info = running_container(job_id);
+    auto id = info.value("Id", container_name(job_id));
+    auto slash = image.rfind('/');
+    auto colon = image.rfind(':');
+    std::string repo = image, tag = "latest";
+    if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+      repo = image.substr(0, colon);
+      tag = image.substr(colon + 1);
+    }
+    DockerApi api(options_.socket, version_, options_.pull_timeout);
+    progress(json{{"status", "Committing container " + id.substr(0, 12) + " of job " + job_id}}.dump());
+    std::string image_id;
+    try {
+      image_id = api.commit(id, repo, tag);
+    } catch (const DockerEngineError& e) {
+      throw Error(errc::bad_gateway, std::string("cannot commit the container of job ") + job_id + ": " + e.what())
+          .with_code("commit_failed");
+    }
+    progress(json{{"status", "Committed as " + repo + ":" + tag}, {"id", image_id}}.dump());
+    std::string digest;
+    std::string auth_header;
+    if (auth) auth_header = docker_registry_auth_header(*auth);
+    try {
+      api.push(repo, tag, auth_header, [&](const std::string& line) {
+        // The digest: Docker's {"aux": {"Digest"}}; also in a status line "…digest: sha256:… size: N".
+        try {
+          auto j = json::parse(line);
+          if (j.contains("aux") && j["aux"].is_object() && j["aux"].contains("Digest"))
+            digest = j["aux"].value("Digest", digest);
+          else if (auto st = j.value("status", std::string()); st.find("digest: sha256:") != std::string::npos) {
+            auto at = st.find("sha256:");
+            digest = st.substr(at, st.find(' ', at) == std::string::npos ? std::string::npos : st.find(' ', at) - at);
+          }
+        } catch (const std::exception&) {
+        }
+        progress(line);
+      });
+    } catch (const DockerEngineError& e) {
+      best_effort_remove_image(api, repo + ":" + tag);
+      throw Error(errc::bad_gateway, std::string("cannot push ") + image + ": " + e.what()).with_code("push_failed");
+    }
+    // The registry is the image's home: the engine's copy goes, so later jobs pull it.
+    best_effort_remove_image(api, repo + ":" + tag);
+    return digest;
+  }
+
  private:
+  static void best_effort_remove_image(DockerApi& api, const std::string& name) {
+    try {
+      api.remove_image(name);
+    } catch (const std::exception&) {
+    }
+  }
+
   struct Job {
     std::string id;
     int attempt = 0;

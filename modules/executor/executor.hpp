@@ -204,6 +204,24 @@ class Runner {
   // Sends signo to the job's main process (the container's pid 1; the process runtime's
   // command, never its supervisor). Error conflict/job_not_running when it is not running.
   virtual void signal(const std::string& job_id, int signo) = 0;
+
+  // ---- Port-forward and save (modules/monitoring: port_forward.cpp) ----
+
+  // A stream socket connected to `port` on the job's own loopback/network, for the
+  // port-forward tunnel; the caller owns (closes) it. Blocking (a short connect).
+  // Throws Error(bad_request, "port_not_listening") when nothing listens there,
+  // Error(conflict, "job_not_running") when the job has no running process here.
+  virtual int connect(const std::string& job_id, std::uint16_t port) = 0;
+
+  // Commits the job's running container as `image` ("host:port/project/name:tag") and
+  // pushes it with `auth`. Reports progress as docker-style JSON lines (one object each,
+  // no newline: {"status": …, "id": …, "progressDetail": …}) as they come; returns the
+  // pushed digest ("sha256:…", empty when the engine did not say). Blocking. Throws
+  // Error: bad_request (the runtime has no images: process), conflict (not running),
+  // bad_gateway with the engine's message when the commit or push fails.
+  using SaveProgress = std::function<void(const std::string& json_line)>;
+  virtual std::string save(const std::string& job_id, const std::string& image, const std::optional<RegistryAuth>& auth,
+                           const SaveProgress& progress) = 0;
 };
 
 struct DockerOptions {

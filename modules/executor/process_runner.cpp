@@ -25,6 +25,7 @@
 #include "modules/executor/cgroups.hpp"
 #include "modules/executor/executor.hpp"
 #include "modules/executor/log_store.hpp"
+#include "modules/executor/port_connect.hpp"
 #include "modules/executor/secret_files.hpp"
 #include "modules/executor/session.hpp"
 
@@ -1279,6 +1280,27 @@ class ProcessRunner final : public Runner {
     auto job = running_job(job_id);
     auto pid = main_pid(read_status(job->dir));
     if (pid <= 0 || ::kill(pid, signo) != 0) throw job_not_running(job_id);
+  }
+
+  // ---- Port-forward and save ----
+
+  // The sandbox shares the host's network (no --unshare-net): the job's ports are the host's.
+  int connect(const std::string& job_id, std::uint16_t port) override {
+    {
+      std::lock_guard lock(mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end() || it->second->done)
+        throw Error(errc::conflict, "job " + job_id + " is not running on this node").with_code("job_not_running");
+    }
+    return connect_port("127.0.0.1", port, job_id);
+  }
+
+  std::string save(const std::string& job_id, const std::string&, const std::optional<RegistryAuth>&,
+                   const SaveProgress&) override {
+    throw Error(errc::bad_request, "job " + job_id +
+                                       " runs on the process runtime, which has no images: save needs the docker "
+                                       "runtime (modules.executor.runtime: docker)")
+        .with_code("save_not_supported");
   }
 
   void shutdown() override {

@@ -7,7 +7,6 @@
 #include "core/log.hpp"
 #include "core/times.hpp"
 #include "http/router.hpp"
-#include "http/ws_backlog.hpp"
 #include "modules/executor/log_store.hpp"
 #include "modules/jobs/service.hpp"
 #include "modules/monitoring/module.hpp"
@@ -186,7 +185,7 @@ class WsFollower final : public executor::LogFollower {
     if (!text.empty()) ws_->send_text(valid_utf8(std::move(text)));
     return true;
   }
-  std::size_t backlog() const override { return http::queued_bytes(*ws_); }
+  std::size_t backlog() const override { return ws_->queued_bytes(); }
   void end(executor::LogEnd why) override {
     switch (why) {
       case executor::LogEnd::closed:

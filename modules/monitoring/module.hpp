@@ -56,6 +56,8 @@ class Module : public app::ModuleBase {
   void add_session_routes(http::Router& r);    // sessions_api.cpp
   // Exec, attach and kill with a signal (exec.cpp), called from add_session_routes.
   void add_exec_routes(http::Router& r);
+  // Port-forward and save: port_forward.cpp (called from add_session_routes).
+  void add_forward_routes(http::Router& r);
 
   // The executor's parts, or nullptr when no executor runs in this process (the routes
   // then answer 503 no_executor).

@@ -24,6 +24,7 @@ void register_storage_commands(CLI::App& app, Context& ctx);
 void register_image_commands(CLI::App& app, Context& ctx);
 void register_notify_commands(CLI::App& app, Context& ctx);
 void register_top_commands(CLI::App& app, Context& ctx);
+void register_forward_commands(CLI::App& app, Context& ctx);
 
 // In the order they appear in --help.
 inline constexpr RegisterCommands kCommandGroups[] = {
@@ -33,6 +34,7 @@ inline constexpr RegisterCommands kCommandGroups[] = {
     register_job_commands,     // run, ps, status, logs, kill, bump-life-span, job …
     register_top_commands,     // top
     register_exec_commands,    // exec, attach (also under job; after it)
+    register_forward_commands, // port-forward, save
     register_storage_commands, // cp, ls, mkdir, mv, rm, storage …
     register_image_commands,   // image …, config docker, docker-credential
     register_acl_commands,     // acl, role, project

@@ -7,7 +7,7 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "http/url.hpp"
-#include "http/ws_backlog.hpp"
+#include "http/ws_tunnel_pump.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -1093,11 +1093,14 @@ awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, cons
 namespace {
 
 // The WebSocket the handler sees: sends are queued and written by one coroutine on
-// the connection's event loop, so they may come from any thread.
-class WsConnection : public WebSocket, public SendBacklog, public std::enable_shared_from_this<WsConnection> {
+// the connection's event loop, so they may come from any thread. The reader pauses
+// while the handler asked it to (pause_reading), and on_drain tells a producer that
+// the queue went down (WebSocket's back-pressure contract in types.hpp).
+class WsConnection : public WebSocket, public std::enable_shared_from_this<WsConnection> {
  public:
-  explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex) {
+  explicit WsConnection(asio::any_io_executor ex) : ex_(ex), timer_(ex), resume_timer_(ex) {
     timer_.expires_at(asio::steady_timer::time_point::max());
+    resume_timer_.expires_at(asio::steady_timer::time_point::max());
   }
 
   void send_text(std::string m) override { push({std::move(m), false, false}); }
@@ -1105,9 +1108,22 @@ class WsConnection : public WebSocket, public SendBacklog, public std::enable_sh
   void close(int code, std::string reason) override {
     close_code_ = code;
     push({std::move(reason), false, true});
+    wake_reader();  // a paused reader must read the peer's close reply
   }
   bool is_open() const override { return open_.load(); }
-  std::size_t queued_bytes() const override { return queued_.load(); }
+  std::size_t queued_bytes() const override {
+    std::lock_guard lock(mu_);
+    return queued_;
+  }
+  void on_drain(std::size_t low_water, std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    low_water_ = low_water;
+    drain_ = std::move(fn);
+  }
+  void pause_reading() override { ++paused_; }
+  void resume_reading() override {
+    if (--paused_ <= 0) wake_reader();
+  }
 
   struct Item {
     std::string data;
@@ -1128,6 +1144,20 @@ class WsConnection : public WebSocket, public SendBacklog, public std::enable_sh
   void shut() {
     open_ = false;
     asio::post(ex_, [self = shared_from_this()] { self->timer_.cancel(); });
+    std::function<void()> drain;
+    {
+      std::lock_guard lock(mu_);
+      drain = drain_;
+    }
+    if (drain) drain();  // a producer waiting for room sees is_open() false
+  }
+
+  // The reader's side, on the loop: waits while paused (unless the socket is closing).
+  awaitable<void> wait_while_paused() {
+    while (paused_.load() > 0 && open_.load() && !closing_flag()) {
+      boost::system::error_code ec;
+      co_await resume_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
   }
 
   template <class WsStream>
@@ -1146,7 +1176,6 @@ class WsConnection : public WebSocket, public SendBacklog, public std::enable_sh
         }
         item = std::move(queue_.front());
         queue_.pop_front();
-        queued_ -= item.data.size();
       }
       boost::system::error_code ec;
       if (item.close) {
@@ -1156,6 +1185,15 @@ class WsConnection : public WebSocket, public SendBacklog, public std::enable_sh
       }
       ws.binary(item.binary);
       co_await ws.async_write(asio::buffer(item.data), asio::redirect_error(use_awaitable, ec));
+      std::function<void()> drain;
+      {
+        // Counted until written, so queued_bytes() includes the message in flight.
+        std::lock_guard lock(mu_);
+        bool above = queued_ > low_water_;
+        queued_ -= item.data.size();
+        if (above && queued_ <= low_water_) drain = drain_;
+      }
+      if (drain) drain();
       if (ec) {
         open_ = false;
         co_return;
@@ -1164,15 +1202,27 @@ class WsConnection : public WebSocket, public SendBacklog, public std::enable_sh
   }
 
  private:
+  bool closing_flag() const {
+    std::lock_guard lock(mu_);
+    return closing_;
+  }
+  void wake_reader() {
+    asio::post(ex_, [self = shared_from_this()] { self->resume_timer_.cancel(); });
+  }
+
   asio::any_io_executor ex_;
   asio::steady_timer timer_;
-  std::mutex mu_;
+  asio::steady_timer resume_timer_;
+  mutable std::mutex mu_;
   std::deque<Item> queue_;
+  std::size_t queued_ = 0;
+  std::size_t low_water_ = 0;
+  std::function<void()> drain_;
   bool signalled_ = false;
   bool closing_ = false;
   int close_code_ = 1000;
   std::atomic<bool> open_{true};
-  std::atomic<std::size_t> queued_{0};
+  std::atomic<int> paused_{0};
 };
 
 }  // namespace
@@ -1181,6 +1231,35 @@ template <class WsStream>
 awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& handler,
                                             const std::shared_ptr<Conn>& conn) {
   auto ex = co_await asio::this_coro::executor;
+  if (handler.tunnel_fd) {
+    // A byte tunnel (port-forward): the fd is carried on this loop, no callbacks.
+    int fd = ::dup(*handler.tunnel_fd);
+    handler.tunnel_fd.reset();
+    if (fd < 0) co_return;
+    auto st = std::make_shared<detail::TunnelState>(ex, fd);
+    {
+      std::lock_guard lock(conn->mu);
+      conn->close = [ex, &ws, alive = conn->alive] {
+        asio::post(ex, [&ws, alive] {
+          if (!*alive) return;
+          boost::system::error_code ec;
+          beast::get_lowest_layer(ws).close(ec);
+        });
+      };
+      conn->cancel_stream = [ex, st] { asio::post(ex, [st] { st->end(1001); }); };
+    }
+    // An idle tunnel is kept: the server pings instead of dropping a quiet peer.
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.keep_alive_pings = true;
+    ws.set_option(timeouts);
+    co_await detail::run_tunnel(ws, st, true);
+    {
+      std::lock_guard lock(conn->mu);
+      conn->cancel_stream = nullptr;
+    }
+    if (handler.on_close) handler.on_close();
+    co_return;
+  }
   auto socket = std::make_shared<WsConnection>(ex);
   {
     std::lock_guard lock(conn->mu);
@@ -1208,6 +1287,7 @@ awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& hand
   beast::flat_buffer buf;
   boost::system::error_code ec;
   for (;;) {
+    co_await socket->wait_while_paused();
     co_await ws.async_read(buf, asio::redirect_error(use_awaitable, ec));
     if (ec) break;
     std::string message = beast::buffers_to_string(buf.data());

@@ -145,7 +145,16 @@ class Response {
 };
 
 // WebSocket: after the upgrade the server calls on_open, then on_message for each
-// message, then on_close. send_* may be called from any thread.
+// message, then on_close. send_* may be called from any thread. on_message runs on the
+// connection's I/O thread: it must not block.
+//
+// Back-pressure, both ways, so that a fast peer and a slow target never make the server
+// buffer without bound:
+// - sending: send_* queue without limit; a producer keeps queued_bytes() bounded and
+//   waits for on_drain before sending more;
+// - receiving: a handler that cannot hand a message on right away calls pause_reading();
+//   no further message is read from the socket (TCP then slows the peer down) until
+//   resume_reading(). A message already read is still delivered.
 class WebSocket {
  public:
   virtual ~WebSocket() = default;
@@ -153,6 +162,15 @@ class WebSocket {
   virtual void send_binary(std::string message) = 0;
   virtual void close(int code = 1000, std::string reason = {}) = 0;
   virtual bool is_open() const = 0;
+  // Bytes given to send_* and not yet written to the socket.
+  virtual std::size_t queued_bytes() const = 0;
+  // fn runs on the I/O thread each time the send queue drops from above `low_water`
+  // bytes to `low_water` or fewer, and once more when the connection ends (so a waiting
+  // producer wakes up and sees is_open() false). Replaces an earlier one. fn must not block.
+  virtual void on_drain(std::size_t low_water, std::function<void()> fn) = 0;
+  // Thread-safe; pausing twice needs one resume.
+  virtual void pause_reading() = 0;
+  virtual void resume_reading() = 0;
 };
 
 struct WebSocketHandler {
@@ -160,6 +178,16 @@ struct WebSocketHandler {
   std::function<void(std::shared_ptr<WebSocket>, std::string message, bool binary)> on_message;
   std::function<void()> on_close;
   std::string subprotocol;  // echoed in Sec-WebSocket-Protocol when not empty
+  // A byte tunnel instead of the callbacks above (port-forward): a connected stream socket
+  // (TCP or unix) that the server carries raw bytes to and from, on the connection's I/O
+  // thread with no queue beyond one buffer each way (the slower side sets the pace).
+  // Each binary message is written to the fd; bytes read from the fd go out as binary
+  // messages. An empty binary message from the peer means "no more data from me": the
+  // server shuts the fd's write side and keeps forwarding the other way. End of data
+  // from the fd ends the tunnel (the server closes the WebSocket, after what it read);
+  // the peer closing, an error on either side or the server stopping closes both.
+  // Owned: closed through its deleter. on_close still runs at the end.
+  std::shared_ptr<int> tunnel_fd;
 };
 
 enum class BodyKind { none, memory, file, sink };

@@ -136,6 +136,9 @@ std::map<std::string, Probe> probes(const Fixture& f) {
       {"GET /api/v1/jobs/{job}/exec", {"/api/v1/jobs/admin/exec?cmd=sh&tty=1&stdin=1&stderr=0", nullptr}},
       {"GET /api/v1/jobs/{job}/attach", {"/api/v1/jobs/admin/attach?stdin=1", nullptr}},
       {"POST /api/v1/jobs/{job}/kill", {"/api/v1/jobs/admin/kill?signal=KILL", nullptr}},
+      // Acting on somebody else's job: forwarding a port (a WebSocket), saving it into their project.
+      {"GET /api/v1/jobs/{job}/port_forward/{port}", {"/api/v1/jobs/admin/port_forward/80", nullptr}},
+      {"POST /api/v1/jobs/{job}/save", {"/api/v1/jobs/admin/save", {{"container", {{"image", "image:/admin/stolen:v1"}}}}}},
       {"POST /api/v1/auth/logout", {"/api/v1/auth/logout", nullptr}},
       {"GET /api/v1/users", {"/api/v1/users", nullptr}},
       {"POST /api/v1/users",

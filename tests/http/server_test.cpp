@@ -1,6 +1,7 @@
 // The HTTP server's behaviour through a real socket: routing, bodies, limits,
 // timeouts, streaming, WebSocket, errors and drain.
 #include "http/test_module.hpp"
+#include "http/tunnel_helpers.hpp"
 #include "http/ws_client.hpp"
 #include "support/server/server.hpp"
 
@@ -408,4 +409,59 @@ TEST_CASE("HTTP/1.0 clients get keep-alive only when they ask for it") {
   CHECK(first.find("Connection: keep-alive") != std::string::npos);
   keep.send("GET /api/v1/version HTTP/1.0\r\n\r\n");
   CHECK(keep.read_until_close().find("neurod") != std::string::npos);
+}
+
+// --- WebSocket back-pressure and byte tunnels (types.hpp WebSocket, WebSocketHandler::tunnel_fd) ---
+
+TEST_CASE("WebSocket back-pressure: a producer that waits for on_drain keeps the send queue bounded") {
+  TestServer server(with_testing());
+  testing::Module::flood_max_queued() = 0;
+  http::WebSocketClient ws(server.url(), "/test/ws_flood");
+  // A slow reader first: the producer must stop at its limit instead of queueing everything.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::size_t got = 0;
+  while (auto m = ws.read()) got += m->data.size();
+  CHECK(got == testing::Module::kFloodBytes);
+  CHECK(ws.close_code() == 1000);
+  CHECK(testing::Module::flood_max_queued().load() > 0);
+  CHECK(testing::Module::flood_max_queued().load() <= 1024 * 1024 + 64 * 1024);
+}
+
+TEST_CASE("WebSocket back-pressure: pause_reading holds messages back until resume_reading") {
+  TestServer server(with_testing());
+  http::WebSocketClient ws(server.url(), "/test/ws_pause");
+  ws.send_text("a");
+  auto m = ws.read();
+  REQUIRE(m);
+  CHECK(m->data == "echo:a");
+  ws.send_text("pause");
+  ws.send_text("b");  // sent while the server does not read
+  m = ws.read();
+  REQUIRE(m);
+  CHECK(m->data == "resumed");  // "b" was not handled before the resume
+  m = ws.read();
+  REQUIRE(m);
+  CHECK(m->data == "echo:b");
+  ws.close();
+}
+
+TEST_CASE("WebSocket tunnel: bytes go both ways intact, with a half-close, and many tunnels run at once") {
+  TestServer server(with_testing());
+  auto r = tunneltest::echo_through(server.url(), "/test/tunnel", "", 32ull << 20);
+  CHECK(r.sent == 32ull << 20);
+  CHECK(r.got == r.sent);
+  CHECK(r.got_hash == r.sent_hash);
+
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&, i] {
+      auto e = tunneltest::echo_through(server.url(), "/test/tunnel", "", 1 << 20, std::uint64_t(i) + 7);
+      if (e.got == e.sent && e.got_hash == e.sent_hash && e.sent == (1u << 20)) ++ok;
+    });
+  for (auto& t : threads) t.join();
+  CHECK(ok == 16);
+  // An empty stream: the half-close alone ends the tunnel.
+  auto empty = tunneltest::echo_through(server.url(), "/test/tunnel", "", 0);
+  CHECK(empty.got == 0);
 }

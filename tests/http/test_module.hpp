@@ -4,7 +4,12 @@
 
 #include "app/module.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
+#include <condition_variable>
+#include <mutex>
 #include <atomic>
 #include <fstream>
 #include <thread>
@@ -83,6 +88,90 @@ class Module : public app::ModuleBase {
       };
       return h;
     }, pub);
+    // Back-pressure (WebSocket in types.hpp). ws_flood: a producer thread sends
+    // kFloodBytes in 64 KiB messages, keeping at most 1 MiB queued by waiting for on_drain;
+    // the most it ever saw queued goes to flood_max_queued().
+    r.websocket("/test/ws_flood", [](http::Request&) {
+      http::WebSocketHandler h;
+      h.on_open = [](std::shared_ptr<http::WebSocket> ws) {
+        struct Gate {
+          std::mutex mu;
+          std::condition_variable cv;
+          bool drained = false;
+        };
+        auto gate = std::make_shared<Gate>();
+        ws->on_drain(512 * 1024, [gate] {
+          std::lock_guard lock(gate->mu);
+          gate->drained = true;
+          gate->cv.notify_all();
+        });
+        std::thread([ws, gate] {
+          std::string chunk(64 * 1024, 'f');
+          for (std::size_t sent = 0; sent < kFloodBytes && ws->is_open(); sent += chunk.size()) {
+            std::unique_lock lock(gate->mu);
+            while (ws->queued_bytes() >= 1024 * 1024 && ws->is_open()) {
+              gate->drained = false;
+              gate->cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return gate->drained; });
+            }
+            lock.unlock();
+            ws->send_binary(chunk);
+            auto q = ws->queued_bytes();
+            auto prev = flood_max_queued().load();
+            while (q > prev && !flood_max_queued().compare_exchange_weak(prev, q)) {
+            }
+          }
+          ws->close(1000, "done");
+        }).detach();
+      };
+      return h;
+    }, pub);
+    // ws_pause: "pause" stops reading; 300 ms later the server says "resumed" and reads
+    // again, so what the client sent meanwhile is echoed only after "resumed".
+    r.websocket("/test/ws_pause", [](http::Request&) {
+      http::WebSocketHandler h;
+      h.on_message = [](std::shared_ptr<http::WebSocket> ws, std::string msg, bool) {
+        if (msg != "pause") return ws->send_text("echo:" + msg);
+        ws->pause_reading();
+        std::thread([ws] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          ws->send_text("resumed");
+          ws->resume_reading();
+        }).detach();
+      };
+      return h;
+    }, pub);
+    // tunnel: a byte tunnel to an echo thread on the other end of a socketpair.
+    r.websocket("/test/tunnel", [](http::Request&) {
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw Error(errc::internal, "socketpair");
+      std::thread([fd = sv[1]] {
+        std::vector<char> buf(64 * 1024);
+        for (;;) {
+          auto n = ::read(fd, buf.data(), buf.size());
+          if (n <= 0) break;
+          for (ssize_t off = 0; off < n;) {
+            auto w = ::write(fd, buf.data() + off, std::size_t(n - off));
+            if (w <= 0) {
+              ::close(fd);
+              return;
+            }
+            off += w;
+          }
+        }
+        ::close(fd);
+      }).detach();
+      http::WebSocketHandler h;
+      h.tunnel_fd = std::shared_ptr<int>(new int(sv[0]), [](int* p) {
+        ::close(*p);
+        delete p;
+      });
+      return h;
+    }, pub);
+  }
+  static constexpr std::size_t kFloodBytes = 64ull << 20;
+  static std::atomic<std::size_t>& flood_max_queued() {
+    static std::atomic<std::size_t> v{0};
+    return v;
   }
   ~Module() override { lifecycle_log().push_back("destroy testing"); }
   void on_stopping() override { lifecycle_log().push_back("stopping testing"); }
