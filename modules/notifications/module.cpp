@@ -1,4 +1,5 @@
 #include "modules/notifications/module.hpp"
+#include "modules/notifications/sealer.hpp"
 
 #include "core/log.hpp"
 #include "core/times.hpp"
@@ -76,6 +77,10 @@ void Config::describe(config::Schema<Config>& s) {
   s.field("log_retention", &Config::log_retention,
           "How long delivered and given-up deliveries stay in the delivery log (pending ones stay until done).")
       .min(60000);
+  s.field("seal_key_file", &Config::seal_key_file,
+          "The 32-byte key that encrypts webhook secrets and targets (Slack URLs are credentials) in the\n"
+          "database; made (0600) on first start. Empty: <data_dir>/notifications/seal.key. Control planes\n"
+          "sharing one database must share this file; losing it makes stored subscriptions unusable.");
   s.field("email", &Config::email, "The SMTP server that sends email notifications.");
   s.field("defaults", &Config::defaults, "Notifications every user gets without subscribing.");
 }
@@ -99,6 +104,8 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
   o.default_email_owner = config.defaults.email_owner;
   o.default_events = config.defaults.events;
   o.default_statuses = config.defaults.statuses;
+  o.sealer = std::make_shared<Sealer>(config.seal_key_file.empty() ? ctx.module_dir(kName) / "seal.key"
+                                                                    : std::filesystem::path(config.seal_key_file));
   service_ = std::make_unique<Service>(ctx.db(), authm.authorizer(), o);
 
   // The jobs' status history is the outbox of job.status: read from there, so nothing

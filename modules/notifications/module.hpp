@@ -34,6 +34,7 @@ struct Config {
   Duration poll_interval = std::chrono::seconds(1);
   int max_subscriptions = 100;
   Duration log_retention = std::chrono::hours(24 * 30);
+  std::string seal_key_file;  // empty: <data_dir>/notifications/seal.key
   EmailConfig email;
   DefaultsConfig defaults;
   static void describe(config::Schema<Config>& s);

@@ -1,6 +1,7 @@
 #include "modules/notifications/repo.hpp"
 
 #include "db/rows.hpp"
+#include "modules/notifications/sealer.hpp"
 
 namespace neurod::notifications::repo {
 
@@ -21,14 +22,15 @@ std::vector<std::string> list_of(const std::string& text) {
   return out;
 }
 
-Subscription sub_from(const soci::row& r) {
+Subscription sub_from(const soci::row& r, const Sealer& k) {
   Subscription s;
   s.id = as_string(r, 0);
   s.owner = as_string(r, 1);
   s.project = as_string(r, 2);
   s.channel = as_string(r, 3);
-  s.target = as_string(r, 4);
-  s.secret = as_string(r, 5);
+  s.target = k.open(as_string(r, 4), s.id);
+  auto secret = as_string(r, 5);
+  if (!secret.empty()) s.secret = k.open(secret, s.id);
   s.events = list_of(as_string(r, 6));
   s.statuses = list_of(as_string(r, 7));
   s.created_at = as_int64(r, 8);
@@ -39,7 +41,7 @@ constexpr const char* kDelCols =
     "id, idempotency_key, event_id, topic, subscription_id, owner, channel, target, payload, status, attempts, "
     "next_attempt_at, last_error, created_at, updated_at";
 
-Delivery del_from(const soci::row& r) {
+Delivery del_from(const soci::row& r, const Sealer& k) {
   Delivery d;
   d.id = as_int64(r, 0);
   d.key = as_string(r, 1);
@@ -48,7 +50,7 @@ Delivery del_from(const soci::row& r) {
   d.subscription_id = as_string(r, 4);
   d.owner = as_string(r, 5);
   d.channel = as_string(r, 6);
-  d.target = as_string(r, 7);
+  d.target = k.open(as_string(r, 7), d.key);
   d.payload = as_string(r, 8);
   d.status = as_string(r, 9);
   d.attempts = static_cast<int>(as_int64(r, 10));
@@ -59,9 +61,9 @@ Delivery del_from(const soci::row& r) {
   return d;
 }
 
-std::vector<Subscription> subs(soci::rowset<soci::row>& rs) {
+std::vector<Subscription> subs(soci::rowset<soci::row>& rs, const Sealer& k) {
   std::vector<Subscription> out;
-  for (const auto& r : rs) out.push_back(sub_from(r));
+  for (const auto& r : rs) out.push_back(sub_from(r, k));
   return out;
 }
 
@@ -75,37 +77,40 @@ bool safe_id(const std::string& id) {
 
 }  // namespace
 
-void insert(soci::session& s, const Subscription& sub) {
+void insert(soci::session& s, const Subscription& sub, const Sealer& k) {
+  auto target = k.seal(sub.target, sub.id);
+  auto secret = sub.secret.empty() ? std::string() : k.seal(sub.secret, sub.id);
   std::string events = json(sub.events).dump(), statuses = json(sub.statuses).dump();
   soci::indicator pi = sub.project.empty() ? soci::i_null : soci::i_ok;
   s << "INSERT INTO notify_subscriptions (id, owner, project, channel, target, secret, events, statuses, created_at) "
        "VALUES (:i, :o, :p, :c, :t, :s, :e, :st, :at)",
       soci::use(sub.id), soci::use(sub.owner), soci::use(sub.project, pi), soci::use(sub.channel),
-      soci::use(sub.target), soci::use(sub.secret), soci::use(events), soci::use(statuses), soci::use(sub.created_at);
+      soci::use(target), soci::use(secret), soci::use(events), soci::use(statuses), soci::use(sub.created_at);
 }
 
-std::optional<Subscription> get(soci::session& s, const std::string& id) {
+std::optional<Subscription> get(soci::session& s, const std::string& id, const Sealer& k) {
   soci::rowset<soci::row> rs =
       (s.prepare << std::string("SELECT ") + kSubCols + " FROM notify_subscriptions WHERE id = :i", soci::use(id));
-  for (const auto& r : rs) return sub_from(r);
+  for (const auto& r : rs) return sub_from(r, k);
   return std::nullopt;
 }
 
-std::vector<Subscription> candidates(soci::session& s, const std::string& owner) {
+std::vector<Subscription> candidates(soci::session& s, const std::string& owner, const Sealer& k) {
   soci::rowset<soci::row> rs = (s.prepare << std::string("SELECT ") + kSubCols +
                                                  " FROM notify_subscriptions WHERE owner = :o OR project IS NOT NULL "
                                                  "ORDER BY created_at, id",
                                 soci::use(owner));
-  return subs(rs);
+  return subs(rs, k);
 }
 
-std::vector<Subscription> matching(soci::session& s, const std::string& user, const std::string& project) {
+std::vector<Subscription> matching(soci::session& s, const std::string& user, const std::string& project,
+                                   const Sealer& k) {
   soci::rowset<soci::row> rs =
       (s.prepare << std::string("SELECT ") + kSubCols +
                         " FROM notify_subscriptions WHERE (project IS NULL AND owner = :u) OR project = :p "
                         "ORDER BY created_at, id",
        soci::use(user), soci::use(project));
-  return subs(rs);
+  return subs(rs, k);
 }
 
 bool remove(soci::session& s, const std::string& id) {
@@ -140,7 +145,8 @@ void set_cursor(soci::session& s, const std::string& name, std::int64_t seq) {
       soci::use(name), soci::use(v);
 }
 
-bool enqueue(soci::session& s, const Delivery& d) {
+bool enqueue(soci::session& s, const Delivery& d, const Sealer& k) {
+  auto target = k.seal(d.target, d.key);
   long long next = d.next_attempt_at, created = d.created_at;
   soci::statement st =
       (s.prepare << "INSERT INTO notify_deliveries (idempotency_key, event_id, topic, subscription_id, owner, channel, "
@@ -148,36 +154,36 @@ bool enqueue(soci::session& s, const Delivery& d) {
                     "(:k, :e, :t, :s, :o, :c, :tg, :p, 'pending', 0, :n, '', :ca, :ua) "
                     "ON CONFLICT (idempotency_key) DO NOTHING",
        soci::use(d.key), soci::use(d.event_id), soci::use(d.topic), soci::use(d.subscription_id), soci::use(d.owner),
-       soci::use(d.channel), soci::use(d.target), soci::use(d.payload), soci::use(next), soci::use(created),
+       soci::use(d.channel), soci::use(target), soci::use(d.payload), soci::use(next), soci::use(created),
        soci::use(created));
   st.execute(true);
   return st.get_affected_rows() > 0;
 }
 
-std::vector<Delivery> due(soci::session& s, std::int64_t now, std::size_t limit) {
+std::vector<Delivery> due(soci::session& s, std::int64_t now, std::size_t limit, const Sealer& k) {
   long long n = now, l = static_cast<long long>(limit);
   soci::rowset<soci::row> rs = (s.prepare << std::string("SELECT ") + kDelCols +
                                                  " FROM notify_deliveries WHERE status IN ('pending', 'failed') AND "
                                                  "next_attempt_at <= :n ORDER BY next_attempt_at, id LIMIT :l",
                                 soci::use(n), soci::use(l));
   std::vector<Delivery> out;
-  for (const auto& r : rs) out.push_back(del_from(r));
+  for (const auto& r : rs) out.push_back(del_from(r, k));
   return out;
 }
 
-std::optional<Delivery> delivery(soci::session& s, std::int64_t id) {
+std::optional<Delivery> delivery(soci::session& s, std::int64_t id, const Sealer& k) {
   long long i = id;
   soci::rowset<soci::row> rs =
       (s.prepare << std::string("SELECT ") + kDelCols + " FROM notify_deliveries WHERE id = :i", soci::use(i));
-  for (const auto& r : rs) return del_from(r);
+  for (const auto& r : rs) return del_from(r, k);
   return std::nullopt;
 }
 
-std::optional<Delivery> delivery_by_key(soci::session& s, const std::string& key) {
+std::optional<Delivery> delivery_by_key(soci::session& s, const std::string& key, const Sealer& k) {
   soci::rowset<soci::row> rs = (s.prepare << std::string("SELECT ") + kDelCols +
                                                  " FROM notify_deliveries WHERE idempotency_key = :k",
                                 soci::use(key));
-  for (const auto& r : rs) return del_from(r);
+  for (const auto& r : rs) return del_from(r, k);
   return std::nullopt;
 }
 
@@ -228,7 +234,7 @@ std::size_t purge(soci::session& s, std::int64_t before) {
 }
 
 std::vector<Delivery> log(soci::session& s, const std::string& owner, const std::vector<std::string>& subscription_ids,
-                          const std::string& only_subscription, std::size_t limit) {
+                          const std::string& only_subscription, std::size_t limit, const Sealer& k) {
   std::string where = "(owner = :o";
   std::string ids;
   for (const auto& id : subscription_ids)
@@ -241,12 +247,12 @@ std::vector<Delivery> log(soci::session& s, const std::string& owner, const std:
     soci::rowset<soci::row> rs = (s.prepare << std::string("SELECT ") + kDelCols + " FROM notify_deliveries WHERE " +
                                                    where + " ORDER BY id DESC LIMIT :l",
                                   soci::use(owner), soci::use(l));
-    for (const auto& r : rs) out.push_back(del_from(r));
+    for (const auto& r : rs) out.push_back(del_from(r, k));
   } else {
     soci::rowset<soci::row> rs = (s.prepare << std::string("SELECT ") + kDelCols + " FROM notify_deliveries WHERE " +
                                                    where + " AND subscription_id = :s ORDER BY id DESC LIMIT :l",
                                   soci::use(owner), soci::use(only_subscription), soci::use(l));
-    for (const auto& r : rs) out.push_back(del_from(r));
+    for (const auto& r : rs) out.push_back(del_from(r, k));
   }
   return out;
 }

@@ -10,6 +10,12 @@
 #include <string>
 #include <vector>
 
+namespace neurod::notifications {
+class Sealer;
+}
+
+// Targets and webhook secrets are sealed (sealer.hpp) on the way in and opened on the way
+// out: what is in the tables is never the plaintext.
 namespace neurod::notifications::repo {
 
 struct Subscription {
@@ -24,13 +30,14 @@ struct Subscription {
   std::int64_t created_at = 0;
 };
 
-void insert(soci::session& s, const Subscription& sub);
-std::optional<Subscription> get(soci::session& s, const std::string& id);
+void insert(soci::session& s, const Subscription& sub, const Sealer& k);
+std::optional<Subscription> get(soci::session& s, const std::string& id, const Sealer& k);
 // The caller's own subscriptions and every project one (the service filters those by
 // permission), oldest first.
-std::vector<Subscription> candidates(soci::session& s, const std::string& owner);
+std::vector<Subscription> candidates(soci::session& s, const std::string& owner, const Sealer& k);
 // Subscriptions that may want an event about `user` (personal) or `project`.
-std::vector<Subscription> matching(soci::session& s, const std::string& user, const std::string& project);
+std::vector<Subscription> matching(soci::session& s, const std::string& user, const std::string& project,
+                                   const Sealer& k);
 bool remove(soci::session& s, const std::string& id);
 
 bool opted_out(soci::session& s, const std::string& principal);
@@ -52,10 +59,10 @@ struct Delivery {
   std::int64_t created_at = 0, updated_at = 0;
 };
 // Inserts unless a delivery with the same key exists; true when inserted.
-bool enqueue(soci::session& s, const Delivery& d);
-std::vector<Delivery> due(soci::session& s, std::int64_t now, std::size_t limit);
-std::optional<Delivery> delivery(soci::session& s, std::int64_t id);
-std::optional<Delivery> delivery_by_key(soci::session& s, const std::string& key);
+bool enqueue(soci::session& s, const Delivery& d, const Sealer& k);
+std::vector<Delivery> due(soci::session& s, std::int64_t now, std::size_t limit, const Sealer& k);
+std::optional<Delivery> delivery(soci::session& s, std::int64_t id, const Sealer& k);
+std::optional<Delivery> delivery_by_key(soci::session& s, const std::string& key, const Sealer& k);
 
 struct Attempt {
   std::int64_t delivery_id = 0;
@@ -76,6 +83,6 @@ std::size_t purge(soci::session& s, std::int64_t before);
 // Deliveries whose owner is `owner` or whose subscription is one of `subscription_ids`
 // (ids the service checked), newest first; `only_subscription` narrows to one.
 std::vector<Delivery> log(soci::session& s, const std::string& owner, const std::vector<std::string>& subscription_ids,
-                          const std::string& only_subscription, std::size_t limit);
+                          const std::string& only_subscription, std::size_t limit, const Sealer& k);
 
 }  // namespace neurod::notifications::repo

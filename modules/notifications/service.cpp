@@ -1,4 +1,5 @@
 #include "modules/notifications/service.hpp"
+#include "modules/notifications/sealer.hpp"
 
 #include "core/errors.hpp"
 #include "core/ids.hpp"
@@ -91,7 +92,9 @@ Event event_from(const std::string& payload) {
 }  // namespace
 
 Service::Service(db::Database& db, auth::Authorizer& authz, ServiceOptions options)
-    : db_(db), authz_(authz), options_(std::move(options)) {}
+    : db_(db), authz_(authz), options_(std::move(options)) {
+  if (!options_.sealer) throw std::logic_error("notifications::Service needs a Sealer");
+}
 
 // ---------------------------------------------------------------- subscriptions
 
@@ -102,7 +105,7 @@ bool Service::can_see(const http::Principal& who, const repo::Subscription& s) c
 
 repo::Subscription Service::visible(const http::Principal& who, const std::string& id) {
   if (id.empty() || id.size() > 64) throw not_found(id);
-  auto s = db_.read([&](soci::session& ses) { return repo::get(ses, id); });
+  auto s = db_.read([&](soci::session& ses) { return repo::get(ses, id, *options_.sealer); });
   if (!s || !can_see(who, *s)) throw not_found(id);
   return *s;
 }
@@ -150,14 +153,14 @@ json Service::create(const http::Principal& who, const json& body) {
   s.created_at = now_ms();
   if (s.channel == kWebhook) s.secret = new_secret();
   db_.write([&](soci::session& ses) {
-    auto mine = repo::candidates(ses, who.name);
+    auto mine = repo::candidates(ses, who.name, *options_.sealer);
     auto n = std::count_if(mine.begin(), mine.end(), [&](const auto& x) { return x.owner == who.name; });
     if (n >= options_.max_subscriptions)
       throw Error(errc::conflict, fmt::format("you already have {} subscriptions, the most one may have; remove one "
                                               "(neuro notify rm ID)",
                                               n))
           .with_code("too_many_subscriptions");
-    repo::insert(ses, s);
+    repo::insert(ses, s, *options_.sealer);
   });
   spdlog::info("notifications: {} subscribed {} ({}) to {}", who.name, s.id, s.channel,
                shown_target(s.channel, s.target));
@@ -167,7 +170,7 @@ json Service::create(const http::Principal& who, const json& body) {
 }
 
 std::vector<repo::Subscription> Service::list(const http::Principal& who) {
-  auto all = db_.read([&](soci::session& ses) { return repo::candidates(ses, who.name); });
+  auto all = db_.read([&](soci::session& ses) { return repo::candidates(ses, who.name, *options_.sealer); });
   std::vector<repo::Subscription> out;
   for (auto& s : all)
     if (can_see(who, s)) out.push_back(std::move(s));
@@ -198,8 +201,8 @@ repo::Delivery Service::test(const http::Principal& who, const std::string& id) 
   d.next_attempt_at = now;
   d.created_at = now;
   auto stored = db_.write([&](soci::session& ses) {
-    repo::enqueue(ses, d);
-    return repo::delivery_by_key(ses, d.key);
+    repo::enqueue(ses, d, *options_.sealer);
+    return repo::delivery_by_key(ses, d.key, *options_.sealer);
   });
   wake();
   return stored ? *stored : d;
@@ -211,16 +214,16 @@ std::vector<repo::Delivery> Service::log(const http::Principal& who, const std::
   for (const auto& s : list(who))
     if (s.owner != who.name) ids.push_back(s.id);
   if (!subscription_id.empty()) visible(who, subscription_id);  // 404 for others'
-  return db_.read([&](soci::session& ses) { return repo::log(ses, who.name, ids, subscription_id, limit); });
+  return db_.read([&](soci::session& ses) { return repo::log(ses, who.name, ids, subscription_id, limit, *options_.sealer); });
 }
 
 std::pair<repo::Delivery, std::vector<repo::Attempt>> Service::delivery(const http::Principal& who, std::int64_t id) {
-  auto d = db_.read([&](soci::session& ses) { return repo::delivery(ses, id); });
+  auto d = db_.read([&](soci::session& ses) { return repo::delivery(ses, id, *options_.sealer); });
   auto hidden = Error(errc::not_found, fmt::format("no delivery {} that you can see (neuro notify log lists yours)", id))
                     .with_code("delivery_not_found");
   if (!d) throw hidden;
   if (d->owner != who.name) {
-    auto s = db_.read([&](soci::session& ses) { return repo::get(ses, d->subscription_id); });
+    auto s = db_.read([&](soci::session& ses) { return repo::get(ses, d->subscription_id, *options_.sealer); });
     if (!s || !can_see(who, *s)) throw hidden;
   }
   auto attempts = db_.read([&](soci::session& ses) { return repo::attempts(ses, id); });
@@ -331,7 +334,7 @@ std::vector<repo::Delivery> Service::fan_out(soci::session& s, const Event& e, s
     auto state = authz_.state();
     if (auto it = state->principals.find(user); it != state->principals.end()) email = it->second.email;
   }
-  for (const auto& sub : repo::matching(s, user, project)) {
+  for (const auto& sub : repo::matching(s, user, project, *options_.sealer)) {
     if (!wants(sub.events, sub.statuses, e)) continue;
     // A project subscription keeps telling only while its owner may still see the project.
     if (!sub.project.empty() &&
@@ -382,7 +385,7 @@ void Service::catch_up(std::int64_t now) {
       next = r.seq;
     }
     db_.write([&](soci::session& s) {
-      for (const auto& d : deliveries) repo::enqueue(s, d);
+      for (const auto& d : deliveries) repo::enqueue(s, d, *options_.sealer);
       repo::set_cursor(s, kJobCursor, next);
     });
     for (const auto& r : rows)
@@ -402,7 +405,7 @@ void Service::drain_queue(std::int64_t now) {
   if (events.empty()) return;
   db_.write([&](soci::session& s) {
     for (const auto& e : events)
-      for (const auto& d : fan_out(s, e, now)) repo::enqueue(s, d);
+      for (const auto& d : fan_out(s, e, now)) repo::enqueue(s, d, *options_.sealer);
   });
 }
 
@@ -418,7 +421,7 @@ bool Service::send(const repo::Delivery& d) {
     r = post_json(d.target, slack_payload(e).dump(), {{"Idempotency-Key", d.key}, {"X-Neurod-Delivery", d.key}},
                   options_.send_timeout);
   } else if (d.channel == kWebhook) {
-    auto sub = db_.read([&](soci::session& s) { return repo::get(s, d.subscription_id); });
+    auto sub = db_.read([&](soci::session& s) { return repo::get(s, d.subscription_id, *options_.sealer); });
     if (!sub) {
       r = {false, std::nullopt, "the subscription was removed"};
     } else {
@@ -484,7 +487,7 @@ std::size_t Service::pump() {
     }
   }
   std::size_t n = 0;
-  auto due = db_.read([&](soci::session& s) { return repo::due(s, now_ms(), 50); });
+  auto due = db_.read([&](soci::session& s) { return repo::due(s, now_ms(), 50, *options_.sealer); });
   for (const auto& d : due) {
     try {
       send(d);

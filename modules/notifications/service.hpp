@@ -3,6 +3,8 @@
 // worker that sends due deliveries with retries and back-off.
 #pragma once
 
+#include <memory>
+
 #include "core/events.hpp"
 #include "http/types.hpp"
 #include "modules/notifications/channels.hpp"
@@ -25,7 +27,11 @@ class Authorizer;
 
 namespace neurod::notifications {
 
+class Sealer;
+
 struct ServiceOptions {
+  // Seals targets and webhook secrets at rest (sealer.hpp); required.
+  std::shared_ptr<const Sealer> sealer;
   Duration retry_initial = std::chrono::seconds(10);
   Duration retry_max = std::chrono::hours(1);
   int max_attempts = 8;

@@ -1,5 +1,6 @@
 // Notifications end to end in one process: jobs on the process runtime, a local HTTP
 // receiver as the webhook or Slack endpoint, every case on SQLite and PostgreSQL.
+#include "db/rows.hpp"
 #include "http/jobs_helpers.hpp"
 #include "http/notify_helpers.hpp"
 
@@ -65,6 +66,18 @@ json wait_delivery(Api& api, const std::string& sub, Pred done, std::chrono::sec
 
 }  // namespace
 
+// What the notifications tables hold where targets and secrets live, as stored.
+std::string stored_targets(db::Database& db) {
+  return db.read([](soci::session& s) {
+    std::string out;
+    soci::rowset<soci::row> subs = (s.prepare << "SELECT target, secret FROM notify_subscriptions");
+    for (const auto& r : subs) out += db::as_string(r, 0) + "\n" + db::as_string(r, 1) + "\n";
+    soci::rowset<soci::row> dels = (s.prepare << "SELECT target, payload FROM notify_deliveries");
+    for (const auto& r : dels) out += db::as_string(r, 0) + "\n" + db::as_string(r, 1) + "\n";
+    return out;
+  });
+}
+
 TEST_CASE_TEMPLATE("notifications: a failed job is delivered once to a signed webhook", B, NEUROD_DB_BACKENDS) {
   Receiver hook;
   auto env = notify_env(B::kDialect);
@@ -78,6 +91,7 @@ TEST_CASE_TEMPLATE("notifications: a failed job is delivered once to a signed we
   REQUIRE_STATUS(got, 200);
   CHECK_FALSE(got.json().contains("secret"));
   CHECK(alice.get("/api/v1/notifications/subscriptions").body.find(secret) == std::string::npos);
+  CHECK(stored_targets(env.server().app().db()).find(secret) == std::string::npos);  // sealed at rest
 
   auto ok = submit(alice, sh_job("true"));
   CHECK(wait_finished(alice, ok)["status"] == "succeeded");
@@ -181,6 +195,10 @@ TEST_CASE_TEMPLATE("notifications: Slack gets {text}, and its URL is never shown
   CHECK_FALSE(r.header("idempotency-key").empty());
   auto log = alice.get("/api/v1/notifications/deliveries").body;
   CHECK(log.find("XXXXSECRETXXXX") == std::string::npos);
+  // At rest the URL is sealed, in the subscription and in its delivery.
+  auto stored = stored_targets(env.server().app().db());
+  CHECK(stored.find("nd1:") != std::string::npos);
+  CHECK(stored.find("XXXXSECRETXXXX") == std::string::npos);
 }
 
 TEST_CASE_TEMPLATE("notifications: others' subscriptions are hidden and project ones need project rights", B,
@@ -286,8 +304,11 @@ TEST_CASE_TEMPLATE("notifications: a transition while the module was off is told
     sub_id = subscribe(alice, {{"channel", "webhook"}, {"target", hook.url()}})["id"];
     first->server().app().stop();
   }
+  // The later servers share the first one's database and its sealing key (as control planes
+  // sharing a database must).
+  auto key = "    seal_key_file: " + (first->server().data_dir() / "notifications" / "seal.key").string() + "\n";
   auto on_same_db = [&](const std::string& notify_yaml) {
-    test::ServerSpec s = authtest::Env::spec(B::kDialect, "", executor_yaml("process", notify_yaml));
+    test::ServerSpec s = authtest::Env::spec(B::kDialect, "", executor_yaml("process", notify_yaml + key));
     s.database_url = first->server().database_url();
     return std::make_unique<test::TestServer>(s);
   };
