@@ -14,7 +14,9 @@
 #include "modules/jobs/service.hpp"
 #include "modules/monitoring/module.hpp"
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace neurod::monitoring {
 
@@ -74,10 +76,22 @@ std::vector<std::string> shell_split(std::string_view s) {
 
 // What the factory hands to on_open and the session's callbacks.
 struct WsSession {
+  // Output waits while the client has more than kHigh bytes not yet taken, until it is down
+  // to kLow: send() runs on the session's own thread (never an I/O thread), so waiting there
+  // leaves the command blocked on its full pipe or terminal, as a slow terminal would.
+  static constexpr std::size_t kHigh = 4u << 20;
+  static constexpr std::size_t kLow = 1u << 20;
+
   std::mutex mu;
+  std::condition_variable drained;
   std::shared_ptr<http::WebSocket> ws;
   std::shared_ptr<executor::Session> session;
   bool ended = false;
+
+  void wake() {
+    { std::lock_guard lock(mu); }
+    drained.notify_all();
+  }
 
   void send(char channel, std::string_view data) {
     std::shared_ptr<http::WebSocket> w;
@@ -91,6 +105,10 @@ struct WsSession {
     frame += channel;
     frame.append(data);
     w->send_binary(std::move(frame));
+    if (w->queued_bytes() <= kHigh) return;
+    std::unique_lock lock(mu);
+    while (!ended && ws && w->is_open() && w->queued_bytes() > kLow)
+      drained.wait_for(lock, std::chrono::milliseconds(500));
   }
 
   void finish(std::optional<int> code, const std::string& error) {
@@ -150,7 +168,20 @@ http::WebSocketFactory session_factory(jobs::Service& jobs, std::function<execut
       if (auto s = weak.lock()) s->finish(code, error);
     };
     auto& r = runner();
-    state->session = exec ? r.exec(job.id, spec, std::move(callbacks)) : r.attach(job.id, spec, std::move(callbacks));
+    // The jobs API calls a job running as soon as its runner reported it, a moment before the
+    // engine's own state (or the sandbox's status file) says so under load: give the runner
+    // up to 3 s to agree rather than tell a user who just saw "running" that it is not.
+    // This runs on the blocking pool, before the upgrade.
+    for (int tries = 0;; ++tries) {
+      try {
+        state->session = exec ? r.exec(job.id, spec, callbacks) : r.attach(job.id, spec, callbacks);
+        break;
+      } catch (const Error& e) {
+        if (e.code_name() != "job_not_running" || tries >= 30) throw;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (jobs.get_for_write(req.principal, job.id).current().status != jobs::Status::running) throw;
+      }
+    }
 
     http::WebSocketHandler h;
     for (auto offered : req.headers.get_all("Sec-WebSocket-Protocol")) {
@@ -158,6 +189,10 @@ http::WebSocketFactory session_factory(jobs::Service& jobs, std::function<execut
         if (h.subprotocol.empty() && offered.find(known) != std::string_view::npos) h.subprotocol = known;
     }
     h.on_open = [state](std::shared_ptr<http::WebSocket> ws) {
+      std::weak_ptr<WsSession> weak_state = state;
+      ws->on_drain(WsSession::kLow, [weak_state] {
+        if (auto s = weak_state.lock()) s->wake();
+      });
       {
         std::lock_guard lock(state->mu);
         state->ws = std::move(ws);
@@ -181,8 +216,11 @@ http::WebSocketFactory session_factory(jobs::Service& jobs, std::function<execut
     };
     h.on_close = [state] {
       state->session->cancel();
-      std::lock_guard lock(state->mu);
-      state->ws.reset();
+      {
+        std::lock_guard lock(state->mu);
+        state->ws.reset();
+      }
+      state->drained.notify_all();
     };
     return h;
   };

@@ -197,6 +197,22 @@ TEST_CASE_TEMPLATE("exec: TTY and pipes, exit codes, stdin, resize and kill with
   }
 }
 
+TEST_CASE_TEMPLATE("exec: a client that reads slowly gets every byte of a large output", B, NEUROD_DB_BACKENDS) {
+  // 32 MiB is more than the session lets queue for a client (4 MiB): the command waits on its
+  // full pipe while the client does not read, and nothing is lost when it does.
+  authtest::Env env(B::kDialect, "", executor_yaml("process"));
+  auto alice = env.user("alice");
+  auto id = submit(alice, sh_job("echo started; sleep 600"));
+  wait_status(alice, id, "running");
+  REQUIRE(eventually([&] { return job_log(alice, id).find("started") != std::string::npos; }));
+  Session s(env, alice.token(), exec_target(id, "head -c 33554432 /dev/zero", "stderr=0"));
+  std::this_thread::sleep_for(1500ms);
+  auto exit = s.wait_exit();
+  CHECK(exit == json({{"exit_code", 0}}));
+  CHECK(s.out.size() == 33554432u);
+  CHECK(s.out.find_first_not_of('\0') == std::string::npos);
+}
+
 TEST_CASE_TEMPLATE("attach: the job's own output live, and its stdin where the runtime keeps one", B,
                    NEUROD_DB_BACKENDS) {
   for (std::string runtime : {"docker", "process"}) {
