@@ -5,11 +5,12 @@ a new job that runs the saved image. Docker runtime on the test Podman service, 
 process runtime."""
 import hashlib
 import os
+import queue
 import re
-import select
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.request
 
@@ -41,17 +42,24 @@ class Forwarder:
     def __init__(self, user, job, *remotes):
         self.proc = user.popen("port-forward", job, *[f"0:{p}" for p in remotes])
         self.local = {}
+        # A reader thread, not select() on the pipe: the text wrapper reads ahead, so lines
+        # already in its buffer would never make the pipe readable again.
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in self.proc.stdout] + [lines.put("")],
+                         daemon=True).start()
         deadline = time.time() + 30
         while len(self.local) < len(remotes):
-            assert time.time() < deadline, "neuro port-forward did not say where it listens"
-            ready, _, _ = select.select([self.proc.stdout], [], [], 1)
-            if ready:
-                line = self.proc.stdout.readline()
-                assert line, f"neuro port-forward ended: {self.proc.stderr.read()}"
-                m = FORWARDING.match(line.strip())
-                if m:
-                    assert m.group(3) == job
-                    self.local[int(m.group(2))] = int(m.group(1))
+            left = deadline - time.time()
+            assert left > 0, "neuro port-forward did not say where it listens"
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            assert line, f"neuro port-forward ended: {self.proc.stderr.read()}"
+            m = FORWARDING.match(line.strip())
+            if m:
+                assert m.group(3) == job
+                self.local[int(m.group(2))] = int(m.group(1))
 
     def url(self, remote, path):
         return f"http://127.0.0.1:{self.local[remote]}{path}"

@@ -197,6 +197,13 @@ stop() {
       for m in $(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r || true); do umount -l "$m" 2>/dev/null || true; done
     fi
   fi
+  # A container the service was still tearing down can add files while rm walks the tree
+  # ("Directory not empty", seen once in CI): try again for a few seconds.
+  local i
+  for i in 1 2 3 4 5; do
+    rm -rf "$dir" 2>/dev/null && break
+    sleep 1
+  done
   rm -rf "$dir"
   echo "podman.sh: stopped"
 }
