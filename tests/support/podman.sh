@@ -197,6 +197,9 @@ stop() {
       for m in $(findmnt -rn -o TARGET | grep -F "$dir/" | sort -r || true); do umount -l "$m" 2>/dev/null || true; done
     fi
   fi
+  # conmon of an exec session lingers (--exit-delay 300) after the service stopped and writes
+  # its exit file into the storage when it ends: it goes with the fixture.
+  pkill -KILL -f -- "$dir/storage/" 2>/dev/null || true
   # A container the service was still tearing down can add files while rm walks the tree
   # ("Directory not empty", seen once in CI): try again for a few seconds.
   local i
