@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/units.hpp"
+#include "modules/executor/executor.hpp"
 
 #include <sys/types.h>
 
@@ -70,14 +71,10 @@ bool oom_killed(const std::vector<std::string>& dirs);
 bool remove(const std::vector<std::string>& dirs, Duration wait);
 
 // Telemetry: what the processes in the cgroups use, read from the kernel's counters.
-struct Usage {
-  std::optional<double> cpu_seconds;  // cumulative CPU time (v1 cpuacct.usage, v2 cpu.stat usage_usec)
-  // Memory in use now: the working set, usage less the page cache the kernel can reclaim
-  // at once (inactive files), as `docker stats` and the kubelet count it.
-  std::optional<std::uint64_t> memory;
-  std::optional<std::uint64_t> memory_limit;  // nullopt: not limited
-};
-// The first directory that has each counter wins. Nothing found: every field nullopt.
+// What the job's cgroups say it uses now (executor::Usage): cumulative CPU time (v1
+// cpuacct.usage, v2 cpu.stat usage_usec); memory as the working set, usage less the page
+// cache the kernel can reclaim at once (inactive files), as `docker stats` and the kubelet
+// count it; the memory limit (nullopt: not limited).
 Usage usage(const std::vector<std::string>& dirs);
 // The cgroup directories of a process (host pid) for the hierarchies that count CPU and
 // memory (v1 cpu, cpuacct, memory; v2), from /proc/PID/cgroup and the mount table; empty

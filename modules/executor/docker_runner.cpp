@@ -460,14 +460,10 @@ class DockerRunner final : public Runner {
       dirs = job->cgroup_dirs;
       known_pid = job->pid;
     }
-    auto from_dirs = [&](const std::vector<std::string>& d) -> std::optional<Usage> {
+    auto from_dirs = [](const std::vector<std::string>& d) -> std::optional<Usage> {
       auto u = cgroups::usage(d);
       if (!u.cpu_seconds && !u.memory) return std::nullopt;
-      Usage out;
-      out.cpu_seconds = u.cpu_seconds;
-      out.memory = u.memory;
-      out.memory_limit = u.memory_limit;
-      return out;
+      return u;
     };
     // The cached directories stay right while the same process runs.
     if (!dirs.empty() && known_pid > 0 && ::kill(known_pid, 0) == 0)

@@ -1246,11 +1246,7 @@ class ProcessRunner final : public Runner {
     if (dirs.empty()) return std::nullopt;
     auto u = cgroups::usage(dirs);
     if (!u.cpu_seconds && !u.memory) return std::nullopt;
-    Usage out;
-    out.cpu_seconds = u.cpu_seconds;
-    out.memory = u.memory;
-    out.memory_limit = u.memory_limit;
-    return out;
+    return u;
   }
 
   // --- Interactive sessions: exec and attach; signals ---

@@ -1231,6 +1231,16 @@ template <class WsStream>
 awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& handler,
                                             const std::shared_ptr<Conn>& conn) {
   auto ex = co_await asio::this_coro::executor;
+  {
+    std::lock_guard lock(conn->mu);
+    conn->close = [ex, &ws, alive = conn->alive] {
+      asio::post(ex, [&ws, alive] {
+        if (!*alive) return;
+        boost::system::error_code ec;
+        beast::get_lowest_layer(ws).close(ec);
+      });
+    };
+  }
   if (handler.tunnel_fd) {
     // A byte tunnel (port-forward): the fd is carried on this loop, no callbacks.
     int fd = ::dup(*handler.tunnel_fd);
@@ -1239,19 +1249,9 @@ awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& hand
     auto st = std::make_shared<detail::TunnelState>(ex, fd);
     {
       std::lock_guard lock(conn->mu);
-      conn->close = [ex, &ws, alive = conn->alive] {
-        asio::post(ex, [&ws, alive] {
-          if (!*alive) return;
-          boost::system::error_code ec;
-          beast::get_lowest_layer(ws).close(ec);
-        });
-      };
       conn->cancel_stream = [ex, st] { asio::post(ex, [st] { st->end(1001); }); };
     }
-    // An idle tunnel is kept: the server pings instead of dropping a quiet peer.
-    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
-    timeouts.keep_alive_pings = true;
-    ws.set_option(timeouts);
+    // An idle tunnel is kept: the server pings a quiet peer (the upgrade set keep-alive pings).
     co_await detail::run_tunnel(ws, st, true);
     {
       std::lock_guard lock(conn->mu);
@@ -1263,13 +1263,6 @@ awaitable<void> Server::Impl::run_websocket(WsStream& ws, WebSocketHandler& hand
   auto socket = std::make_shared<WsConnection>(ex);
   {
     std::lock_guard lock(conn->mu);
-    conn->close = [ex, &ws, alive = conn->alive] {
-      asio::post(ex, [&ws, alive] {
-        if (!*alive) return;
-        boost::system::error_code ec;
-        beast::get_lowest_layer(ws).close(ec);
-      });
-    };
     conn->cancel_stream = [socket] { socket->close(1001, "server shutting down"); };
   }
   // The writer runs beside the reader on the same loop; `done` tells us it ended.
