@@ -92,6 +92,16 @@ void Router::websocket(std::string pattern, WebSocketFactory factory, RouteOptio
   routes_.back()->websocket = std::move(factory);
 }
 
+void Router::set_fallback(Handler handler, RouteOptions options) {
+  if (frozen_) throw std::logic_error("route table is frozen; cannot set the fallback route");
+  if (fallback_)
+    throw std::logic_error("a fallback route is already set (by module '" + fallback_->module + "')");
+  auto route = std::make_unique<Route>(
+      Route{Method::get, "/{path...}", std::move(handler), {}, std::move(options), current_module_});
+  fallback_ = route.get();
+  routes_.push_back(std::move(route));
+}
+
 void Router::set_authenticator(Authenticator a) {
   if (frozen_) throw std::logic_error("route table is frozen; cannot set the authenticator");
   if (authenticator_) throw std::logic_error("an authenticator is already set");
@@ -140,7 +150,14 @@ Router::Match Router::match(Method method, std::string_view path) const {
     }
     return false;
   };
-  if (!walk(root_.get(), 0)) return m;
+  if (!walk(root_.get(), 0)) {
+    // Paths under a first segment that routes use (/api, /v2, /metrics) keep their 404.
+    if (fallback_ && (method == Method::get || method == Method::head) && !root_->literal.contains(segments[0])) {
+      m.route = fallback_;
+      m.params.emplace_back("path", std::string(path.empty() ? path : path.substr(1)));
+    }
+    return m;
+  }
 
   auto pick = [&](Method want) -> const Route* {
     auto it = found->routes.find(want);

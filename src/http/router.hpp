@@ -44,6 +44,12 @@ class Router {
   }
   void websocket(std::string pattern, WebSocketFactory factory, RouteOptions options = {});
 
+  // The route for a GET or HEAD that matches no pattern and whose first segment no route
+  // starts with (so /api/... and /v2/... keep their 404): the console's single-page app
+  // answers every other path with its index. Listed in routes() as "GET /{path...}"; the
+  // handler gets the whole path (without the leading '/') as param "path". At most one.
+  void set_fallback(Handler handler, RouteOptions options = {});
+
   // The module name recorded on routes added from now on (set by the app).
   void set_current_module(std::string name) { current_module_ = std::move(name); }
 
@@ -76,6 +82,7 @@ class Router {
   struct Node;
   std::unique_ptr<Node> root_;
   std::vector<std::unique_ptr<Route>> routes_;
+  const Route* fallback_ = nullptr;
   std::string current_module_;
   Authenticator authenticator_;
   std::vector<Observer> observers_;

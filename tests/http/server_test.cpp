@@ -365,7 +365,7 @@ TEST_CASE("metrics count requests by route and status") {
   auto c = server.client();
   c.get("/api/v1/ping");
   c.get("/test/items/7");
-  c.get("/nope");
+  c.get("/api/v1/nope");
   auto m = c.get("/metrics");
   CHECK(m.status == 200);
   CHECK(m.header("Content-Type").value_or("").starts_with("text/plain; version=0.0.4"));

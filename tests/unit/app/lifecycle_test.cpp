@@ -88,7 +88,7 @@ TEST_CASE("stop runs on_stopping and destruction in reverse order") {
   {
     test::TestServer server(spec);
     const auto running = server.app().running_modules();
-    CHECK(fmt::format("{}", fmt::join(running, " ")) == "system auth executor storage secrets jobs registry monitoring notifications testing");
+    CHECK(fmt::format("{}", fmt::join(running, " ")) == "system auth executor storage secrets jobs registry monitoring notifications console testing");
   }
   CHECK(testing::lifecycle_log() == std::vector<std::string>{"construct testing", "stopping testing", "destroy testing"});
 }

@@ -1,0 +1,152 @@
+// Shared building blocks. Every control has a visible label (or aria-label), every
+// error shows the server's own message, and every empty list says what to do next.
+import type { ButtonHTMLAttributes, ComponentChildren } from 'preact';
+import { useEffect, useId, useRef } from 'preact/hooks';
+import { ApiError } from '../lib/api';
+
+export function ErrorBanner({ error, onDismiss }: { error: Error | null | undefined; onDismiss?: () => void }) {
+  if (!error) return null;
+  const code = error instanceof ApiError && error.code && !error.code.startsWith('http_') ? error.code : '';
+  return (
+    <div class="banner banner-error" role="alert">
+      <span class="banner-text">
+        {error.message}
+        {code && <span class="muted"> ({code})</span>}
+      </span>
+      {onDismiss && (
+        <button type="button" class="btn-link" onClick={onDismiss} aria-label="Dismiss the error">
+          ×
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Notice({ children, kind = 'info' }: { children: ComponentChildren; kind?: 'info' | 'success' | 'warn' }) {
+  return (
+    <div class={`banner banner-${kind}`} role="status">
+      {children}
+    </div>
+  );
+}
+
+export function EmptyState({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <div class="empty">
+      <p class="empty-title">{title}</p>
+      {children && <div class="empty-body">{children}</div>}
+    </div>
+  );
+}
+
+export function Loading({ label = 'Loading…' }: { label?: string }) {
+  return (
+    <p class="loading" role="status" aria-live="polite">
+      {label}
+    </p>
+  );
+}
+
+export function PageHeader({ title, children }: { title: string; children?: ComponentChildren }) {
+  return (
+    <header class="page-header">
+      <h1>{title}</h1>
+      {children && <div class="page-actions">{children}</div>}
+    </header>
+  );
+}
+
+type FieldProps = {
+  label: string;
+  hint?: ComponentChildren;
+  children: (id: string, describedBy: string | undefined) => ComponentChildren;
+};
+
+// <Field label="Image">{(id, desc) => <input id={id} aria-describedby={desc} />}</Field>
+export function Field({ label, hint, children }: FieldProps) {
+  const id = useId();
+  const hintId = hint ? `${id}-hint` : undefined;
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      {children(id, hintId)}
+      {hint && (
+        <small id={hintId} class="hint">
+          {hint}
+        </small>
+      )}
+    </div>
+  );
+}
+
+type DialogProps = {
+  title: string;
+  open: boolean;
+  onClose: () => void;
+  children: ComponentChildren;
+  wide?: boolean;
+};
+
+// A modal <dialog>: focus moves into it, Escape closes it, focus returns afterwards.
+export function Dialog({ title, open, onClose, children, wide }: DialogProps) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return (
+    <dialog
+      ref={ref}
+      class={wide ? 'dialog dialog-wide' : 'dialog'}
+      aria-labelledby={titleId}
+      onClose={onClose}
+      onCancel={(e: Event) => {
+        e.preventDefault();
+        onClose();
+      }}
+    >
+      {open && (
+        <>
+          <header class="dialog-header">
+            <h2 id={titleId}>{title}</h2>
+            <button type="button" class="btn-link" onClick={onClose} aria-label="Close">
+              ×
+            </button>
+          </header>
+          <div class="dialog-body">{children}</div>
+        </>
+      )}
+    </dialog>
+  );
+}
+
+type ButtonProps = Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'type'> & {
+  kind?: 'primary' | 'danger' | 'default' | 'link';
+  busy?: boolean;
+  type?: 'button' | 'submit';
+  disabled?: boolean;
+};
+
+export function Button({ kind = 'default', busy, children, type = 'button', disabled, ...rest }: ButtonProps) {
+  return (
+    <button type={type} class={`btn btn-${kind}`} disabled={disabled || busy} aria-busy={busy ? 'true' : undefined} {...rest}>
+      {children}
+    </button>
+  );
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`badge badge-${status}`}>{status}</span>;
+}
+
+export function Progress({ value, max, label }: { value: number; max: number; label: string }) {
+  const pct = max > 0 ? Math.min(100, Math.round((value / max) * 100)) : 0;
+  return (
+    <div class="progress" role="progressbar" aria-label={label} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
+      <div class="progress-bar" style={{ width: `${pct}%` }} />
+    </div>
+  );
+}
