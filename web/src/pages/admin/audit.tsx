@@ -111,7 +111,7 @@ export function AuditPage(_props: { params: Record<string, string> }) {
           <Field label="Per page">
             {(id) => (
               <select id={id} value={form.limit || '50'} onChange={set('limit')}>
-                {['20', '50', '100', '200', '500'].map((n) => (
+                {[...new Set(['20', '50', '100', '200', '500', form.limit || '50'])].sort((a, b) => Number(a) - Number(b)).map((n) => (
                   <option key={n} value={n}>
                     {n}
                   </option>
