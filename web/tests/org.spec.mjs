@@ -97,7 +97,6 @@ test('console: users, quotas, projects, audit log and account', async (t) => {
   await admin.getByRole('status').filter({ hasText: 'Quota of vision saved.' }).waitFor();
   await admin.getByRole('progressbar', { name: 'CPU hours of project vision' }).waitFor();
   assert.equal(await admin.getByRole('row').filter({ hasText: 'carol' }).getByLabel('Role of carol').inputValue(), 'writer');
-  await screenshot(admin, 'project');
 
   // --- the audit log has the user's creation; the filter lives in the URL
   await admin.getByRole('link', { name: 'Audit log' }).click();
@@ -124,19 +123,47 @@ test('console: users, quotas, projects, audit log and account', async (t) => {
 
   // --- carol, in her own browser context
   const carol = await loggedInPage(browser, cluster, { name: 'carol', password: 'carol-secret-1' });
-  await carol.getByRole('link', { name: 'Projects' }).click();
-  await carol.getByRole('link', { name: 'vision' }).first().waitFor();
-  const myQuota = carol.getByRole('region', { name: 'My quota' });
-  await myQuota.getByRole('progressbar', { name: 'CPU hours of user carol' }).waitFor();
-  assert.match(await myQuota.innerText(), /0 \/ 10/);
-  assert.match(await myQuota.innerText(), /5\.0 GiB|5 GiB/);
-  await carol.getByRole('region', { name: 'Quota of project vision' }).waitFor();
-  await screenshot(carol, 'projects');
-  // Her project page: she is a writer, so she sees members but no role controls.
-  await carol.getByRole('link', { name: 'vision' }).first().click();
-  await carol.getByRole('cell', { name: 'boss', exact: true }).waitFor();
-  assert.equal(await carol.getByLabel('Role of boss').count(), 0);
-  await carol.getByText('Only the project\'s managers and admins add or remove members.').waitFor();
+  // A running job of hers in vision shows in both quotas' usage.
+  const carolToken = await cluster.tokenOf({ name: 'carol', password: 'carol-secret-1' });
+  const job = await cluster.api(
+    'POST',
+    '/api/v1/jobs',
+    { image: 'busybox', command: ['sleep', '300'], project_name: 'vision', preset_name: 'cpu-small', name: 'train' },
+    carolToken,
+  );
+  try {
+    for (let i = 0; i < 100; i++) {
+      const j = await cluster.api('GET', `/api/v1/jobs/${job.id}`, undefined, carolToken);
+      if (j.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await carol.getByRole('link', { name: 'Projects' }).click();
+    await carol.getByRole('link', { name: 'vision' }).first().waitFor();
+    const myQuota = carol.getByRole('region', { name: 'My quota' });
+    await myQuota.getByRole('progressbar', { name: 'CPU hours of user carol' }).waitFor();
+    assert.match(await myQuota.innerText(), /0 \/ 10/);
+    assert.match(await myQuota.innerText(), /5\.0 GiB|5 GiB/);
+    const visionQuota = carol.getByRole('region', { name: 'Quota of project vision' });
+    assert.match(await visionQuota.innerText(), /Running jobs\s*1 \/ 10/);
+    await screenshot(carol, 'projects');
+    // The administrator's view of the project, with her job in its usage.
+    await admin.goto('/projects/vision');
+    await admin.getByText(/Running jobs\s*1 \/ 10/).waitFor();
+    await screenshot(admin, 'project');
+    // Her project page: she is a writer, so she sees members but no role controls.
+    await carol.getByRole('link', { name: 'vision' }).first().click();
+    await carol.getByRole('cell', { name: 'boss', exact: true }).waitFor();
+    assert.equal(await carol.getByLabel('Role of boss').count(), 0);
+    await carol.getByText('Only the project\'s managers and admins add or remove members.').waitFor();
+  } finally {
+    // The process runtime's job must not outlive the test.
+    await cluster.api('DELETE', `/api/v1/jobs/${job.id}`, undefined, carolToken);
+    for (let i = 0; i < 100; i++) {
+      const j = await cluster.api('GET', `/api/v1/jobs/${job.id}`, undefined, carolToken);
+      if (!['pending', 'running', 'suspended'].includes(j.status)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 
   // No Users link for her, and the page itself says why instead of failing.
   assert.equal(await carol.getByRole('link', { name: 'Users' }).count(), 0);
@@ -145,7 +172,6 @@ test('console: users, quotas, projects, audit log and account', async (t) => {
   await carol.goto('/admin/audit');
   await carol.getByText('Administrators only').waitFor();
   // The API itself refuses her (what the page would get): a 403 with a message.
-  const carolToken = await cluster.tokenOf({ name: 'carol', password: 'carol-secret-1' });
   const refused = await fetch(cluster.url + '/api/v1/users', { headers: { Authorization: `Bearer ${carolToken}` } });
   assert.equal(refused.status, 403);
   assert.ok((await refused.json()).error.message);

@@ -78,7 +78,8 @@ export function userPath(name: string, ...rest: string[]): string {
 }
 
 function hours(n: number): string {
-  return n < 10 ? n.toFixed(2).replace(/\.?0+$/, '') || '0' : n.toFixed(1);
+  if (Number.isInteger(n)) return String(n);
+  return n < 10 ? n.toFixed(2) : n.toFixed(1);
 }
 
 interface QuotaRow {

@@ -1,6 +1,6 @@
 // One project: who is in it with which role (managers change that here), its quota and
 // usage, and (for its admins) deleting it.
-import { useState } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
 import { api, ApiError, pathOf } from '../../lib/api';
 import { dateTime } from '../../lib/format';
 import { useAction, useAsync, useTitle } from '../../lib/hooks';
@@ -284,6 +284,7 @@ export function ProjectPage({ name }: { name: string }) {
 function AddMember({ onAdd }: { onAdd: (user: string, role: string) => Promise<boolean> }) {
   const [user, setUser] = useState('');
   const [role, setRole] = useState('writer');
+  const hintId = useId();
   const add = useAction(async () => {
     if (!(await onAdd(user.trim(), role))) throw new Error(''); // the error shows above the table
   });
@@ -297,11 +298,20 @@ function AddMember({ onAdd }: { onAdd: (user: string, role: string) => Promise<b
       }}
     >
       <Field label="User">
-        {(id) => <input id={id} required value={user} onInput={(e) => setUser((e.target as HTMLInputElement).value)} />}
+        {(id) => (
+          <input
+            id={id}
+            required
+            placeholder="user name"
+            autoComplete="off"
+            value={user}
+            onInput={(e) => setUser((e.target as HTMLInputElement).value)}
+          />
+        )}
       </Field>
-      <Field label="Role" hint={ROLE_HINT[role]}>
-        {(id, d) => (
-          <select id={id} aria-describedby={d} value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
+      <Field label="Role">
+        {(id) => (
+          <select id={id} aria-describedby={hintId} value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
             {PROJECT_ROLES.map((r) => (
               <option key={r} value={r}>
                 {r}
@@ -315,6 +325,9 @@ function AddMember({ onAdd }: { onAdd: (user: string, role: string) => Promise<b
           Add member
         </Button>
       </div>
+      <p class="hint add-member-hint" id={hintId}>
+        {role === 'admin' ? 'An' : 'A'} {role} {ROLE_HINT[role]}.
+      </p>
     </form>
   );
 }
