@@ -65,6 +65,23 @@ test('console: users, quotas, projects, audit log and account', async (t) => {
   await perms.getByRole('button', { name: 'Close' }).first().click();
   await screenshot(admin, 'admin-users');
 
+  // Roles, reached with the keyboard: a new role, and carol holds it.
+  await admin.getByRole('tab', { name: 'Users' }).focus();
+  await admin.keyboard.press('End');
+  await admin.waitForURL(/kind=role/);
+  assert.equal(await admin.evaluate(() => document.activeElement?.textContent), 'Roles');
+  await admin.getByRole('button', { name: 'New role' }).click();
+  const roleDialog = admin.getByRole('dialog', { name: 'New role' });
+  await roleDialog.getByLabel('Role name').fill('boss/roles/readers');
+  await roleDialog.getByRole('button', { name: 'Create role' }).click();
+  await admin.getByRole('status').filter({ hasText: 'Role boss/roles/readers created.' }).waitFor();
+  await admin.getByRole('button', { name: 'Add a user to boss/roles/readers' }).click();
+  await admin.getByRole('dialog', { name: 'Add a user to boss/roles/readers' }).getByLabel('User').fill('carol');
+  await admin.getByRole('button', { name: 'Add to role' }).click();
+  await admin.getByRole('status').filter({ hasText: 'carol now holds boss/roles/readers' }).waitFor();
+  const carolGrants = await cluster.api('GET', '/api/v1/users/carol/permissions');
+  assert.ok(carolGrants.some((g) => g.uri === 'role://boss/roles/readers' && g.action === 'read'));
+
   // --- a shared project with carol in it, and its quota
   await admin.getByRole('link', { name: 'Projects' }).click();
   await admin.getByRole('button', { name: 'New project' }).click();

@@ -240,7 +240,7 @@ function NewTokenDialog({ open, onClose, onCreated }: { open: boolean; onClose: 
         >
           <ErrorBanner error={create.error} />
           <Field label="Token name" hint="What uses it, e.g. laptop-cli or ci">
-            {(id, d) => <input id={id} aria-describedby={d} required value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />}
+            {(id, d) => <input id={id} aria-describedby={d} required placeholder="laptop-cli" value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />}
           </Field>
           <Field label="Expires in">
             {(id) => (
@@ -289,13 +289,13 @@ function PasswordCard({ onDone }: { onDone: () => void }) {
         <ErrorBanner error={save.error} />
         <input type="text" autoComplete="username" value={me.name} hidden readOnly />
         <Field label="Current password">
-          {(id) => <input id={id} type="password" autoComplete="current-password" required value={form.current} onInput={set('current')} />}
+          {(id) => <input id={id} type="password" autoComplete="current-password" required placeholder=" " value={form.current} onInput={set('current')} />}
         </Field>
         <Field label="New password">
-          {(id) => <input id={id} type="password" autoComplete="new-password" required value={form.pw} onInput={set('pw')} />}
+          {(id) => <input id={id} type="password" autoComplete="new-password" required placeholder=" " value={form.pw} onInput={set('pw')} />}
         </Field>
         <Field label="New password again">
-          {(id) => <input id={id} type="password" autoComplete="new-password" required value={form.again} onInput={set('again')} />}
+          {(id) => <input id={id} type="password" autoComplete="new-password" required placeholder=" " value={form.again} onInput={set('again')} />}
         </Field>
         <Button kind="primary" type="submit" busy={save.busy}>
           Change password

@@ -147,6 +147,7 @@ function CreateProjectDialog({ open, onClose }: { open: boolean; onClose: () => 
               id={id}
               aria-describedby={d}
               required
+              placeholder="my-project"
               pattern="[a-z][a-z0-9_\-]{0,39}"
               value={name}
               onInput={(e) => setName((e.target as HTMLInputElement).value)}

@@ -166,7 +166,7 @@ export function AuditPage(_props: { params: Record<string, string> }) {
               <tbody>
                 {entries.map((e) => (
                   <tr key={e.id}>
-                    <td class="nowrap">{dateTime(e.at)}</td>
+                    <td class="audit-time">{dateTime(e.at)}</td>
                     <td>{e.principal || <span class="muted">anonymous</span>}</td>
                     <td>
                       <span class="mono">

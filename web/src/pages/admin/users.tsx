@@ -51,6 +51,16 @@ export function UsersPage(_props: { params: Record<string, string> }) {
     if (!o) focus.restore();
   };
 
+  // The tab list's keys (WAI-ARIA tabs): arrows, Home and End move between the kinds.
+  const tabKeys = (e: KeyboardEvent) => {
+    const i = KINDS.findIndex((k) => k.kind === kind);
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: KINDS.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const k = KINDS[(to + KINDS.length) % KINDS.length].kind;
+    setSearchParam('kind', k === 'user' ? null : k);
+    setTimeout(() => document.getElementById(`tab-${k}`)?.focus(), 0);
+  };
   const forbidden = list.error instanceof ApiError && list.error.status === 403;
   const rows = (list.data ?? []).filter((p) => !filter || p.name.includes(filter) || (p.email ?? '').includes(filter));
   const label = KINDS.find((k) => k.kind === kind)!.label;
@@ -69,13 +79,16 @@ export function UsersPage(_props: { params: Record<string, string> }) {
           </Button>
         )}
       </PageHeader>
-      <div class="tabs" role="tablist" aria-label="Kind of principal">
+      <div class="tabs" role="tablist" aria-label="Kind of principal" onKeyDown={tabKeys}>
         {KINDS.map((k) => (
           <button
             key={k.kind}
+            id={`tab-${k.kind}`}
             type="button"
             role="tab"
             aria-selected={kind === k.kind}
+            aria-controls="principals-panel"
+            tabIndex={kind === k.kind ? 0 : -1}
             onClick={() => setSearchParam('kind', k.kind === 'user' ? null : k.kind)}
           >
             {k.label}
@@ -89,7 +102,7 @@ export function UsersPage(_props: { params: Record<string, string> }) {
         <ErrorBanner error={list.error} />
       )}
       {!forbidden && (
-        <div role="tabpanel" aria-label={label}>
+        <div role="tabpanel" id="principals-panel" aria-labelledby={`tab-${kind}`}>
           <div class="inline-fields">
             <Field label={`Filter ${label.toLowerCase()}`}>
               {(id) => (
@@ -122,7 +135,11 @@ export function UsersPage(_props: { params: Record<string, string> }) {
                 <thead>
                   <tr>
                     <th scope="col">Name</th>
-                    {kind === 'user' && <th scope="col">Email</th>}
+                    {kind === 'user' && (
+                      <th scope="col" class="hide-narrow">
+                        Email
+                      </th>
+                    )}
                     {kind === 'user' && <th scope="col">Admin</th>}
                     {kind === 'service' && <th scope="col">Owner</th>}
                     {kind === 'role' && <th scope="col">Kind</th>}
@@ -140,16 +157,14 @@ export function UsersPage(_props: { params: Record<string, string> }) {
                       <td>
                         {p.name}
                         {p.name === me.name && <span class="muted"> (you)</span>}
-                        {kind === 'user' && p.has_password === false && (
-                          <> </>
-                        )}
+                        {kind === 'user' && p.has_password === false && ' '}
                         {kind === 'user' && p.has_password === false && (
                           <span class="badge badge-pending" title="cannot log in with a password until one is set">
                             no password
                           </span>
                         )}
                       </td>
-                      {kind === 'user' && <td>{p.email || <span class="muted">—</span>}</td>}
+                      {kind === 'user' && <td class="hide-narrow">{p.email || <span class="muted">—</span>}</td>}
                       {kind === 'user' && <td>{p.admin ? <span class="badge badge-running">admin</span> : 'no'}</td>}
                       {kind === 'service' && <td>{p.owner}</td>}
                       {kind === 'role' && <td>{p.builtin ? 'built-in' : 'custom'}</td>}
@@ -305,6 +320,7 @@ function AddUserDialog({ open, onClose, onAdded }: { open: boolean; onClose: () 
               id={id}
               aria-describedby={d}
               required
+              placeholder="carol"
               autoComplete="off"
               value={form.name}
               onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })}
@@ -316,6 +332,7 @@ function AddUserDialog({ open, onClose, onAdded }: { open: boolean; onClose: () 
             <input
               id={id}
               type="email"
+              placeholder="carol@example.com"
               autoComplete="off"
               value={form.email}
               onInput={(e) => setForm({ ...form, email: (e.target as HTMLInputElement).value })}
@@ -372,7 +389,7 @@ function PasswordDialog({ user, onClose, onDone }: { user: string; onClose: () =
         <ErrorBanner error={save.error} />
         <Field label="New password">
           {(id) => (
-            <input id={id} type="password" autoComplete="new-password" required value={pw} onInput={(e) => setPw((e.target as HTMLInputElement).value)} />
+            <input id={id} type="password" autoComplete="new-password" required placeholder=" " value={pw} onInput={(e) => setPw((e.target as HTMLInputElement).value)} />
           )}
         </Field>
         <Field label="New password again">
@@ -382,6 +399,7 @@ function PasswordDialog({ user, onClose, onDone }: { user: string; onClose: () =
               type="password"
               autoComplete="new-password"
               required
+              placeholder=" "
               value={again}
               onInput={(e) => setAgain((e.target as HTMLInputElement).value)}
             />
@@ -480,7 +498,7 @@ export function PermissionsDialog({ principal, onClose }: { principal: Principal
         }}
       >
         <Field label="Resource URI" hint="e.g. storage://cluster/project/data, job://cluster/alice, role://alice/roles/readers">
-          {(id, d) => <input id={id} aria-describedby={d} required class="mono" value={uri} onInput={(e) => setUri((e.target as HTMLInputElement).value)} />}
+          {(id, d) => <input id={id} aria-describedby={d} required class="mono" placeholder="storage://cluster/project/path" value={uri} onInput={(e) => setUri((e.target as HTMLInputElement).value)} />}
         </Field>
         <Field label="Action">
           {(id) => (
@@ -552,7 +570,7 @@ function RoleMemberDialog({ role, onClose, onDone }: { role: string; onClose: ()
       >
         <ErrorBanner error={add.error} />
         <Field label="User">
-          {(id) => <input id={id} required value={user} onInput={(e) => setUser((e.target as HTMLInputElement).value)} />}
+          {(id) => <input id={id} required placeholder="user name" value={user} onInput={(e) => setUser((e.target as HTMLInputElement).value)} />}
         </Field>
         <Field label="Holds the role as" hint="read: holds it; manage: also adds and removes its holders">
           {(id, d) => (

@@ -162,7 +162,7 @@ export function ProjectPage({ name }: { name: string }) {
                         )}
                       </td>
                       <td class="actions">
-                        {(canManage || m.user === me.name) && (
+                        {(canManage || m.user === me.name) && !(p.personal && m.user === p.name) && (
                           <Button
                             kind="danger"
                             class="btn btn-danger btn-small"
