@@ -104,10 +104,16 @@ export function App() {
             </ul>
           </nav>
           <div class="user">
-            <span class="user-name" title={me.admin ? 'administrator' : undefined}>
+            {/* org: the user name opens the account page (tokens, password, quota) */}
+            <Link
+              href="/account"
+              class="user-name"
+              title={me.admin ? 'administrator' : undefined}
+              aria-current={path === '/account' ? 'page' : undefined}
+            >
               {me.name}
               {me.admin && <span class="muted"> (admin)</span>}
-            </span>
+            </Link>
             <button type="button" class="btn btn-link" onClick={() => void logout()}>
               Log out
             </button>

@@ -9,6 +9,7 @@ import { SecretsPage } from './pages/secrets';
 import { ProjectsPage } from './pages/projects';
 import { UsersPage } from './pages/admin/users';
 import { AuditPage } from './pages/admin/audit';
+import { AccountPage } from './pages/account'; // org: the account page
 
 export interface RouteDef {
   pattern: string;
@@ -28,6 +29,7 @@ export const routes: RouteDef[] = [
   { pattern: '/projects/:name', component: ProjectsPage },
   { pattern: '/admin/users', component: UsersPage, admin: true },
   { pattern: '/admin/audit', component: AuditPage, admin: true },
+  { pattern: '/account', component: AccountPage }, // org: reached from the user name in the top bar
 ];
 
 export const nav: { href: string; label: string; admin?: boolean }[] = [
