@@ -51,11 +51,14 @@ function ShareForm({ uri }: { uri: string }) {
   // Names to pick from: users (admins only) and the roles the caller holds or manages.
   const names = useAsync(async (signal) => {
     const out: { name: string; kind: string }[] = [];
-    try {
-      const users = await api.get<{ name: string; kind: string }[]>('/api/v1/users', { signal });
-      for (const u of users) if (u.name !== me.name) out.push({ name: u.name, kind: u.kind === 'role' ? 'role' : 'user' });
-    } catch (e) {
-      if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 404)) throw e;
+    // Only admins may list users (others get 403 and type the name).
+    if (me.admin) {
+      try {
+        const users = await api.get<{ name: string; kind: string }[]>('/api/v1/users', { signal });
+        for (const u of users) if (u.name !== me.name) out.push({ name: u.name, kind: u.kind === 'role' ? 'role' : 'user' });
+      } catch (e) {
+        if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 404)) throw e;
+      }
     }
     try {
       const roles = await api.get<{ name: string }[]>('/api/v1/roles', { signal });
