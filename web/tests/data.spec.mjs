@@ -145,6 +145,15 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   await bobPage.reload();
   await bobPage.getByText('does not exist, or you may not read it').waitFor();
 
+  // Usable on a narrow window: the actions stay reachable, nothing spills sideways.
+  await page.setViewportSize({ width: 400, height: 800 });
+  await page.goto('/storage/alice/results');
+  await page.getByRole('button', { name: 'Delete model.bin' }).scrollIntoViewIfNeeded();
+  await page.getByRole('button', { name: 'Upload files' }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
+  await screenshot(page, 'storage-narrow');
+
   assert.deepEqual(unexpected(page), []);
 });
 

@@ -106,13 +106,14 @@ function ShareForm({ uri }: { uri: string }) {
           void share.run();
         }}
       >
-        <Field label="User or role" hint="A user (bob), a role (projects/ml/reader) or a service account.">
-          {(id, desc) => (
+        <Field label="User or role">
+          {(id) => (
             <input
               id={id}
-              aria-describedby={desc}
+              aria-describedby={`${listId}-hint`}
               list={listId}
               value={who}
+              placeholder="bob"
               autoComplete="off"
               required
               onInput={(e) => setWho((e.target as HTMLInputElement).value)}
@@ -143,6 +144,9 @@ function ShareForm({ uri }: { uri: string }) {
           </Button>
         </div>
       </form>
+      <p id={`${listId}-hint`} class="hint share-hint">
+        A user (bob), a role (projects/ml/reader) or a service account (alice/service-accounts/ci).
+      </p>
       <ErrorBanner error={share.error ?? revoke.error} onDismiss={() => (share.setError(null), revoke.setError(null))} />
       {done && <Notice kind="success">{done}</Notice>}
 

@@ -12,7 +12,7 @@ import { api, pathOf } from '../lib/api';
 import { useAsync, useTitle } from '../lib/hooks';
 import { useSession } from '../lib/session';
 import { bytes, dateTime } from '../lib/format';
-import { Button, EmptyState, ErrorBanner, Field, Loading, PageHeader } from '../components/ui';
+import { Button, EmptyState, ErrorBanner, Loading, PageHeader } from '../components/ui';
 import { ConfirmDialog, CopyText } from '../components/data';
 import { ShareDialog } from '../components/share';
 
@@ -71,17 +71,16 @@ export function ImagesPage(_props: { params: Record<string, string> }) {
     <>
       <PageHeader title="Images">
         {(repos.data?.length ?? 0) > 0 && (
-          <Field label="Filter images">
-            {(id) => (
-              <input
-                id={id}
-                type="search"
-                value={filter}
-                placeholder="name"
-                onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
-              />
-            )}
-          </Field>
+          <label class="inline-label">
+            <span>Filter</span>
+            <input
+              type="search"
+              value={filter}
+              placeholder="name"
+              aria-label="Filter images"
+              onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
+            />
+          </label>
         )}
         <Button onClick={repos.reload}>Refresh</Button>
       </PageHeader>
@@ -91,12 +90,11 @@ export function ImagesPage(_props: { params: Record<string, string> }) {
       ) : repos.data && repos.data.length === 0 ? (
         <EmptyState title="No images yet">
           <p>
-            Images live in this server's own registry at <code>{host}</code>, as <code>PROJECT/NAME:TAG</code>. Push one
-            with the CLI:
+            Images live in this server's own registry at <code>{host}</code>, as <code>PROJECT/NAME:TAG</code>. Push one:
           </p>
           <ol class="steps">
             <li>
-              <CopyText text="neuro image push train:1" label="the push command" /> (after <code>podman build -t train:1 .</code>)
+              with the CLI: <CopyText text="neuro image push train:1" label="the push command" /> (after <code>podman build -t train:1 .</code>)
             </li>
             <li>
               or with docker or podman: <CopyText text={`docker login ${host}`} label="the login command" /> (any user name, a

@@ -302,7 +302,7 @@ function Browser({ project, dir }: { project: string; dir: string[] }) {
           </div>
         )}
         {writable && entries.length > 0 && (
-          <p class="hint drop-note">Drop files or folders anywhere here to upload them to {display()}.</p>
+          <p class="hint drop-note">Drop files or folders onto this list to upload them into {display()}</p>
         )}
       </section>
 
