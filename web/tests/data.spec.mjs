@@ -53,7 +53,7 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   });
   await page.locator('.dropzone-area.dragging').waitFor();
   await page.getByText('Drop files to upload them to storage:').waitFor();
-  await screenshot(page, 'storage-upload');
+  await screenshot(page, 'storage-drop');
   await area.evaluate((el) =>
     el.dispatchEvent(new DragEvent('drop', { dataTransfer: window.__dt, bubbles: true, cancelable: true })),
   );
@@ -61,6 +61,27 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   await page.getByRole('row', { name: /dropped\.bin/ }).waitFor();
   assert.match(await page.getByRole('row', { name: /dropped\.bin/ }).innerText(), /2\.9 KiB/);
   assert.equal(await page.locator('.dropzone-area.dragging').count(), 0);
+
+  // A slow upload (the network throttled through the DevTools protocol): its bar moves,
+  // then Cancel stops it and nothing lands in the folder (nor counts against the quota).
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 32 * 1024 });
+  const chooserSlow = page.waitForEvent('filechooser');
+  await page.getByRole('button', { name: 'Upload files' }).first().click();
+  await (await chooserSlow).setFiles([{ name: 'slow.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(160 * 1024, 2) }]);
+  await page.waitForFunction(() => {
+    const v = Number(document.querySelector('[aria-label="Upload of slow.bin"]')?.getAttribute('aria-valuenow'));
+    return v > 0 && v < 100;
+  });
+  await page.getByText(/of 160 KiB · \d+%/).waitFor();
+  await screenshot(page, 'storage-upload');
+  await page.getByRole('button', { name: 'Cancel the upload of slow.bin' }).click();
+  await page.locator('.upload-list li', { hasText: 'slow.bin' }).getByText('cancelled').waitFor();
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await page.reload();
+  await page.getByRole('row', { name: /dropped\.bin/ }).waitFor();
+  assert.equal(await page.getByRole('row', { name: /slow\.bin/ }).count(), 0);
 
   // What the browser uploaded is on the server, byte for byte.
   const token = await cluster.tokenOf(alice);
