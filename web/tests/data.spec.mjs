@@ -76,6 +76,11 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   });
   await page.getByText(/of 160 KiB · \d+%/).waitFor();
   await screenshot(page, 'storage-upload');
+  // Uploads outlive the page: to Images and back, it is still running.
+  await page.getByRole('link', { name: 'Images' }).click();
+  await page.getByRole('heading', { name: 'Images' }).waitFor();
+  await page.getByRole('link', { name: 'Storage' }).click();
+  await page.getByRole('progressbar', { name: 'Upload of slow.bin' }).waitFor();
   await page.getByRole('button', { name: 'Cancel the upload of slow.bin' }).click();
   await page.locator('.upload-list li', { hasText: 'slow.bin' }).getByText('cancelled').waitFor();
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });

@@ -156,9 +156,11 @@ function Browser({ project, dir }: { project: string; dir: string[] }) {
             />
           </>
         )}
-        <Button onClick={() => setToShare({ uri: `storage://${me.cluster}/${uriPath()}`, title: display() })}>
-          Share {dir.length ? 'folder' : 'project storage'}
-        </Button>
+        {(!self || self.permission === 'manage') && (
+          <Button onClick={() => setToShare({ uri: `storage://${me.cluster}/${uriPath()}`, title: display() })}>
+            Share {isFile ? 'file' : dir.length ? 'folder' : 'project storage'}
+          </Button>
+        )}
       </PageHeader>
 
       <nav aria-label="Breadcrumb" class="breadcrumb">

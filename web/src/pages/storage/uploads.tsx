@@ -2,7 +2,9 @@
 // it to a temp file and renames it into place; the route allows a day per request, so one
 // request carries any size up to modules.storage.max_file_size). Progress comes from the
 // XHR in lib/api.ts upload(); at most three run at once, the rest wait in a queue.
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+// Cancel aborts the request: the server keeps what arrived only as a partial (never at the
+// destination), and the file's quota reservation is released.
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, pathOf, upload } from '../../lib/api';
 import { bytes } from '../../lib/format';
 import { Progress } from '../../components/ui';
@@ -28,106 +30,121 @@ export interface UploadItem {
 const PARALLEL = 3;
 let nextId = 1;
 
-export function useUploads(onFinished: () => void) {
-  const items = useRef<UploadItem[]>([]);
-  const [, setTick] = useState(0);
-  const render = () => setTick((n) => n + 1);
-  const finishedTimer = useRef<number | undefined>(undefined);
-  const finishedRef = useRef(onFinished);
-  finishedRef.current = onFinished;
+// Uploads live at module level, not in the page: moving to another folder or another page
+// of the console leaves them running (and listed when you come back). Closing the tab while
+// one runs asks first.
+const items: UploadItem[] = [];
+const renderers = new Set<() => void>();
+const finishers = new Set<() => void>();
+const changed = () => renderers.forEach((fn) => fn());
+const active = () => items.some((i) => i.state === 'queued' || i.state === 'uploading');
 
-  // Several uploads ending together refresh the listing once.
-  const finished = () => {
-    clearTimeout(finishedTimer.current);
-    finishedTimer.current = window.setTimeout(() => finishedRef.current(), 150);
-  };
+function onBeforeUnload(e: BeforeUnloadEvent) {
+  if (!active()) return;
+  e.preventDefault();
+  e.returnValue = '';
+}
+addEventListener('beforeunload', onBeforeUnload);
 
-  const pump = () => {
-    let running = items.current.filter((i) => i.state === 'uploading').length;
-    for (const it of items.current) {
-      if (running >= PARALLEL) break;
-      if (it.state !== 'queued' || !it.file) continue;
-      running++;
-      it.state = 'uploading';
-      const h = upload(
-        'PUT',
-        it.url,
-        it.file,
-        (sent) => {
-          it.sent = sent;
-          render();
-        },
-        { 'Content-Type': 'application/octet-stream' },
-      );
-      it.abort = h.abort;
-      h.done
-        .then(() => {
-          it.state = 'done';
-          it.sent = it.size;
-        })
-        .catch((e) => {
-          if (e instanceof ApiError && e.code === 'aborted') it.state = 'cancelled';
-          else {
-            it.state = 'error';
-            it.error = e instanceof ApiError && e.status === 0 && e.code === 'network'
+function pump() {
+  let running = items.filter((i) => i.state === 'uploading').length;
+  for (const it of items) {
+    if (running >= PARALLEL) break;
+    if (it.state !== 'queued' || !it.file) continue;
+    running++;
+    it.state = 'uploading';
+    const h = upload(
+      'PUT',
+      it.url,
+      it.file,
+      (sent) => {
+        it.sent = sent;
+        changed();
+      },
+      { 'Content-Type': 'application/octet-stream' },
+    );
+    it.abort = h.abort;
+    h.done
+      .then(() => {
+        it.state = 'done';
+        it.sent = it.size;
+      })
+      .catch((e) => {
+        if (e instanceof ApiError && e.code === 'aborted') it.state = 'cancelled';
+        else {
+          it.state = 'error';
+          it.error =
+            e instanceof ApiError && e.status === 0 && e.code === 'network'
               ? 'the upload was cut off: the server refused it (a quota or size limit?) or the connection dropped'
               : (e as Error).message;
-            if (e instanceof ApiError && e.code && !e.code.startsWith('http_') && e.code !== 'network') it.error += ` (${e.code})`;
-          }
-        })
-        .finally(() => {
-          it.file = undefined; // let the browser drop the File
-          it.abort = undefined;
-          finished();
-          pump();
-          render();
-        });
-    }
-    render();
-  };
-
-  const start = useCallback((project: string, dir: string[], picks: Pick[], display: (rel: string) => string) => {
-    for (const p of picks) {
-      items.current.push({
-        id: nextId++,
-        name: p.rel,
-        dest: display(p.rel),
-        size: p.file.size,
-        sent: 0,
-        state: 'queued',
-        file: p.file,
-        url: `/api/v1/storage/${pathOf(project, ...dir, p.rel)}?op=CREATE`,
+          if (e instanceof ApiError && e.code && !e.code.startsWith('http_') && e.code !== 'network') it.error += ` (${e.code})`;
+        }
+      })
+      .finally(() => {
+        it.file = undefined; // let the browser drop the File
+        it.abort = undefined;
+        finishers.forEach((fn) => fn());
+        pump();
+        changed();
       });
-    }
-    pump();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }
+  changed();
+}
+
+function start(project: string, dir: string[], picks: Pick[], display: (rel: string) => string) {
+  for (const p of picks) {
+    items.push({
+      id: nextId++,
+      name: p.rel,
+      dest: display(p.rel),
+      size: p.file.size,
+      sent: 0,
+      state: 'queued',
+      file: p.file,
+      url: `/api/v1/storage/${pathOf(project, ...dir, p.rel)}?op=CREATE`,
+    });
+  }
+  pump();
+}
+
+function cancel(id: number) {
+  const it = items.find((i) => i.id === id);
+  if (!it) return;
+  if (it.state === 'queued') {
+    it.state = 'cancelled';
+    it.file = undefined;
+    changed();
+  } else it.abort?.();
+}
+
+function clear() {
+  const keep = items.filter((i) => i.state === 'queued' || i.state === 'uploading');
+  items.splice(0, items.length, ...keep);
+  changed();
+}
+
+// The page's view of the uploads; onFinished runs (debounced) when any upload ends, to
+// refresh the listing.
+export function useUploads(onFinished: () => void) {
+  const [, setTick] = useState(0);
+  const finishedRef = useRef(onFinished);
+  finishedRef.current = onFinished;
+  useEffect(() => {
+    let timer: number | undefined;
+    const render = () => setTick((n) => n + 1);
+    const finished = () => {
+      clearTimeout(timer);
+      timer = window.setTimeout(() => finishedRef.current(), 150);
+    };
+    renderers.add(render);
+    finishers.add(finished);
+    return () => {
+      clearTimeout(timer);
+      renderers.delete(render);
+      finishers.delete(finished);
+    };
   }, []);
-
-  const cancel = (id: number) => {
-    const it = items.current.find((i) => i.id === id);
-    if (!it) return;
-    if (it.state === 'queued') {
-      it.state = 'cancelled';
-      it.file = undefined;
-      render();
-    } else it.abort?.();
-  };
-
-  const clear = () => {
-    items.current = items.current.filter((i) => i.state === 'queued' || i.state === 'uploading');
-    render();
-  };
-
-  // Leaving the page cancels what is still running.
-  useEffect(
-    () => () => {
-      clearTimeout(finishedTimer.current);
-      for (const it of items.current) it.abort?.();
-    },
-    [],
-  );
-
-  return { items: items.current, start, cancel, clear };
+  return { items, start, cancel, clear };
 }
 
 // The files of a drop, folders walked (their files keep their relative paths). The entries
