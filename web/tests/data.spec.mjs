@@ -196,6 +196,7 @@ test('secrets: add (value never in the page), list, delete', async (t) => {
   await dialog.getByLabel('Key').fill('HF_TOKEN');
   await dialog.getByLabel('Value', { exact: true }).fill(value);
   assert.equal(await dialog.getByLabel('Value', { exact: true }).getAttribute('type'), 'password');
+  await screenshot(page, 'secret-add');
   await dialog.getByRole('button', { name: 'Save secret' }).click();
   await page.getByRole('row', { name: /HF_TOKEN/ }).waitFor();
   await page.getByText('Saved secret HF_TOKEN in project alice').waitFor();
@@ -216,6 +217,20 @@ test('secrets: add (value never in the page), list, delete', async (t) => {
   const token = await cluster.tokenOf(alice);
   const s = await cluster.api('GET', '/api/v1/secrets/HF_TOKEN', undefined, token);
   assert.equal(Buffer.from(s.value, 'base64').toString(), value);
+
+  // A value read from a file, binary bytes intact.
+  const creds = Buffer.from([0, 1, 2, 250, 255, 10, 65]);
+  await page.getByRole('button', { name: 'Add secret' }).first().click();
+  await dialog.getByLabel('Key').fill('CREDS_FILE');
+  await dialog.getByLabel('Or read the value from a file').setInputFiles({ name: 'creds.bin', mimeType: 'application/octet-stream', buffer: creds });
+  await dialog.getByText('Taken from creds.bin (7 B).').waitFor();
+  await dialog.getByRole('button', { name: 'Save secret' }).click();
+  await page.getByRole('row', { name: /CREDS_FILE/ }).waitFor();
+  const c = await cluster.api('GET', '/api/v1/secrets/CREDS_FILE', undefined, token);
+  assert.deepEqual(Buffer.from(c.value, 'base64'), creds);
+  await page.getByRole('button', { name: 'Delete CREDS_FILE' }).click();
+  await page.getByRole('dialog', { name: 'Delete secret' }).getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('row', { name: /CREDS_FILE/ }).waitFor({ state: 'detached' });
 
   await page.getByRole('button', { name: 'Delete DB_PASSWORD' }).click();
   await page.getByRole('dialog', { name: 'Delete secret' }).getByRole('button', { name: 'Delete' }).click();

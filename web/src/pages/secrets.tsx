@@ -307,6 +307,7 @@ function AddSecretForm({
               type="button"
               class="btn btn-small"
               aria-pressed={show ? 'true' : 'false'}
+              aria-label="Show the value"
               onClick={() => setShow(!show)}
               disabled={!!file}
             >
@@ -317,12 +318,27 @@ function AddSecretForm({
       </Field>
       <Field label="Or read the value from a file" hint="Any bytes, at most 1 MiB (a credentials file, a key).">
         {(id, desc) => (
-          <input
-            id={id}
-            aria-describedby={desc}
-            type="file"
-            onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)}
-          />
+          <div class="row">
+            <input
+              id={id}
+              aria-describedby={desc}
+              type="file"
+              onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)}
+            />
+            {file && (
+              <button
+                type="button"
+                class="btn btn-small"
+                onClick={(e) => {
+                  const input = (e.currentTarget as HTMLElement).parentElement?.querySelector('input');
+                  if (input) input.value = '';
+                  setFile(null);
+                }}
+              >
+                Type the value instead
+              </button>
+            )}
+          </div>
         )}
       </Field>
       {key && KEY_RE.test(key) && exists(key, project) && (
