@@ -1,7 +1,7 @@
 // The data pages in a real browser against a real neurod (runtime 'process': no jobs run):
-// storage (upload by file picker and by drag and drop with progress, new folder, download,
-// delete, a quota refusal shown per file), sharing a folder with a second user who then
-// opens it, secrets (listed without their value anywhere in the page), images (the empty
+// storage (upload by file picker and by drag and drop with progress, cancel, new folder,
+// download, rename, delete, a quota refusal shown per file), sharing a folder with a
+// second user who then opens it, secrets (listed without their value anywhere in the page), images (the empty
 // state, then an image pushed through the registry API listed with its tags).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -121,12 +121,18 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   assert.equal(d.suggestedFilename(), 'hello.txt');
   assert.equal(readFileSync(await d.path(), 'utf8'), content);
 
-  // Delete, confirmed.
-  await page.getByRole('button', { name: 'Delete dropped.bin' }).click();
+  // Rename, then delete, confirmed.
+  await page.getByRole('button', { name: 'Rename dropped.bin' }).click();
+  const rename = page.getByRole('dialog', { name: 'Rename dropped.bin' });
+  await rename.getByLabel('New name').fill('renamed.bin');
+  await rename.getByRole('button', { name: 'Rename' }).click();
+  await page.getByRole('row', { name: /renamed\.bin/ }).waitFor();
+  assert.equal(await page.getByRole('row', { name: /dropped\.bin/ }).count(), 0);
+  await page.getByRole('button', { name: 'Delete renamed.bin' }).click();
   const confirm = page.getByRole('dialog', { name: 'Delete file' });
   await confirm.getByText('This cannot be undone').waitFor();
   await confirm.getByRole('button', { name: 'Delete' }).click();
-  await page.getByRole('row', { name: /dropped\.bin/ }).waitFor({ state: 'detached' });
+  await page.getByRole('row', { name: /renamed\.bin/ }).waitFor({ state: 'detached' });
 
   // Over quota: the file's own line shows the server's refusal, the others go on.
   const chooser3 = page.waitForEvent('filechooser');

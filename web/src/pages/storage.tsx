@@ -8,6 +8,7 @@
 //   mkdir     PUT    …?op=MKDIRS
 //   download  GET    …/{name} (op OPEN, a same-origin <a download>)
 //   delete    DELETE …/{name} (recursive for folders)
+//   rename    POST   …/{name}?op=RENAME&destination=NEW (relative to the folder)
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, pathOf, query } from '../lib/api';
 import { useAction, useAsync, useTitle } from '../lib/hooks';
@@ -85,6 +86,7 @@ function Browser({ project, dir }: { project: string; dir: string[] }) {
   const [dragging, setDragging] = useState(false);
   const [mkdirOpen, setMkdirOpen] = useState(false);
   const [toDelete, setToDelete] = useState<FileStatus | null>(null);
+  const [toRename, setToRename] = useState<FileStatus | null>(null);
   const [toShare, setToShare] = useState<{ uri: string; title: string } | null>(null);
   const [replacing, setReplacing] = useState<Pick[] | null>(null);
   const [fileInput, setFileInput] = useState<HTMLInputElement | null>(null);
@@ -288,6 +290,16 @@ function Browser({ project, dir }: { project: string; dir: string[] }) {
                         {canWrite(e.permission) && (
                           <button
                             type="button"
+                            class="btn btn-small hide-narrow"
+                            aria-label={`Rename ${e.path}`}
+                            onClick={() => setToRename(e)}
+                          >
+                            Rename
+                          </button>
+                        )}
+                        {canWrite(e.permission) && (
+                          <button
+                            type="button"
                             class="btn btn-small btn-danger"
                             aria-label={`Delete ${e.path}`}
                             onClick={() => setToDelete(e)}
@@ -308,14 +320,34 @@ function Browser({ project, dir }: { project: string; dir: string[] }) {
         )}
       </section>
 
-      <NewFolderDialog
+      <NameDialog
         open={mkdirOpen}
+        title="New folder"
+        label="Folder name"
+        submitLabel="Create"
+        hint={`Made in ${display()}; a/b makes both.`}
         onClose={() => setMkdirOpen(false)}
-        create={async (name) => {
+        submit={async (name) => {
           await api.put(`${apiPath(name)}?op=MKDIRS`);
           listing.reload();
         }}
-        where={display()}
+      />
+
+      <NameDialog
+        key={toRename?.path ?? ''}
+        open={toRename !== null}
+        title={`Rename ${toRename?.path ?? ''}`}
+        label="New name"
+        initial={toRename?.path ?? ''}
+        submitLabel="Rename"
+        hint={`Stays in ${display()}; an existing file of that name is replaced.`}
+        onClose={() => setToRename(null)}
+        submit={async (name) => {
+          if (!toRename || name === toRename.path) return;
+          if (name.includes('/')) throw new Error('A name without /: renaming keeps the entry in this folder.');
+          await api.post(`${apiPath(toRename.path)}${query({ op: 'RENAME', destination: name })}`);
+          listing.reload();
+        }}
       />
 
       <ConfirmDialog
@@ -401,37 +433,45 @@ function ProjectPicker({ current }: { current: string }) {
   );
 }
 
-function NewFolderDialog({
+function NameDialog({
   open,
   onClose,
-  create,
-  where,
+  submit,
+  title,
+  label,
+  hint,
+  initial = '',
+  submitLabel,
 }: {
   open: boolean;
   onClose: () => void;
-  create: (name: string) => Promise<void>;
-  where: string;
+  submit: (name: string) => Promise<void>;
+  title: string;
+  label: string;
+  hint: string;
+  initial?: string;
+  submitLabel: string;
 }) {
-  const [name, setName] = useState('');
+  const [name, setName] = useState(initial);
   const act = useAction(async () => {
     const n = name.trim();
-    if (!n || n === '.' || n === '..') throw new Error('Give the folder a name (not . or ..).');
-    await create(n);
+    if (!n || n === '.' || n === '..') throw new Error('Give it a name (not . or ..).');
+    await submit(n);
   });
   const close = () => {
-    setName('');
+    setName(initial);
     act.setError(null);
     onClose();
   };
   return (
-    <Dialog title="New folder" open={open} onClose={close}>
+    <Dialog title={title} open={open} onClose={close}>
       <form
         onSubmit={async (e) => {
           e.preventDefault();
           if (await act.run()) close();
         }}
       >
-        <Field label="Folder name" hint={`Made in ${where}; a/b makes both.`}>
+        <Field label={label} hint={hint}>
           {(id, desc) => (
             <input
               id={id}
@@ -447,7 +487,7 @@ function NewFolderDialog({
         <div class="dialog-actions">
           <Button onClick={close}>Cancel</Button>
           <Button kind="primary" type="submit" busy={act.busy}>
-            Create
+            {submitLabel}
           </Button>
         </div>
       </form>
