@@ -114,6 +114,7 @@ function ShareForm({ uri }: { uri: string }) {
               list={listId}
               value={who}
               placeholder="bob"
+              autoFocus
               autoComplete="off"
               required
               onInput={(e) => setWho((e.target as HTMLInputElement).value)}
