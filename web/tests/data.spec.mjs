@@ -66,7 +66,7 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   // then Cancel stops it and nothing lands in the folder (nor counts against the quota).
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 32 * 1024 });
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 16 * 1024 });
   const chooserSlow = page.waitForEvent('filechooser');
   await page.getByRole('button', { name: 'Upload files' }).first().click();
   await (await chooserSlow).setFiles([{ name: 'slow.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(160 * 1024, 2) }]);
