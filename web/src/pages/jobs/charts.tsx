@@ -196,9 +196,10 @@ export function JobCharts({ job, onSample, onEnded }: { job: Job; onSample?: () 
             times={times}
             series={[
               { label: 'CPU used', stroke: '#2b4eff', fill: 'rgba(43,78,255,0.12)', values: points.map((p) => p.cpu) },
-              { label: 'Requested', stroke: '#9aa3b8', dash: [4, 4], values: times.map(() => res.cpu) },
+              { label: 'Requested', stroke: '#9aa3b8', dash: [4, 4], reference: true, values: times.map(() => res.cpu) },
             ]}
-            format={(v) => `${+v.toFixed(2)}`}
+            format={(v) => `${+v.toFixed(3)}`}
+            minTop={0.05}
           />
           <TimeChart
             title="Memory"
@@ -207,9 +208,10 @@ export function JobCharts({ job, onSample, onEnded }: { job: Job; onSample?: () 
             times={times}
             series={[
               { label: 'Memory used', stroke: '#1d7a3f', fill: 'rgba(29,122,63,0.12)', values: points.map((p) => p.mem) },
-              { label: 'Limit', stroke: '#c4242b', dash: [4, 4], values: times.map(() => memLimit) },
+              { label: 'Limit', stroke: '#c4242b', dash: [4, 4], reference: true, values: times.map(() => memLimit) },
             ]}
             format={(v) => bytes(v)}
+            minTop={4 * 2 ** 20}
           />
           {hasGpu && (
             <TimeChart
@@ -233,6 +235,7 @@ interface ChartSeries {
   stroke: string;
   fill?: string;
   dash?: number[];
+  reference?: boolean;
   values: (number | null)[];
 }
 
@@ -246,6 +249,7 @@ function TimeChart({
   series,
   format,
   range,
+  minTop = 1e-6,
 }: {
   title: string;
   now: string;
@@ -254,6 +258,7 @@ function TimeChart({
   series: ChartSeries[];
   format: (v: number) => string;
   range?: [number, number];
+  minTop?: number; // the y axis reaches at least this high
 }) {
   const el = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -268,7 +273,11 @@ function TimeChart({
       width: Math.max(200, box.clientWidth),
       height: CHART_HEIGHT,
       cursor: { drag: { x: false, y: false } },
-      scales: { y: range ? { range } : { range: (_u, min, max) => [0, Math.max(max * 1.15, min, 1e-9)] } },
+      scales: {
+        // At least a minute wide, so the first samples do not fill the axis with milliseconds.
+        x: { time: true, range: (_u, min, max) => [Math.min(min, max - 60), max] },
+        y: range ? { range } : { range: (_u, _min, max) => [0, Math.max(max * 1.15, minTop)] },
+      },
       axes: [
         { stroke: '#5c6475', grid: { stroke: '#eceef4' }, ticks: { stroke: '#d9dde7' } },
         {
@@ -281,15 +290,23 @@ function TimeChart({
         },
       ],
       series: [
-        { label: 'Time' },
+        { label: 'Time', value: (_u: uPlot, v: number | null) => (v ? new Date(v * 1000).toLocaleTimeString() : 'latest') },
         ...series.map((s) => ({
           label: s.label,
           stroke: s.stroke,
           fill: s.fill,
           dash: s.dash,
+          auto: !s.reference, // reference lines (request, limit) do not stretch the axis
           width: 1.5,
           points: { show: false },
-          value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : fmt.current(v)),
+          // Off the chart the legend shows the latest value.
+          value: (u: uPlot, v: number | null, sidx: number, idx: number | null) => {
+            if (idx === null || idx === undefined) {
+              const vals = u.data[sidx] as (number | null)[];
+              v = vals.length ? vals[vals.length - 1] : null;
+            }
+            return v === null || v === undefined ? '—' : fmt.current(v);
+          },
         })),
       ],
       legend: { live: true },

@@ -20,7 +20,7 @@ export function JobPage({ params }: { params: Record<string, string> }) {
   const [error, setError] = useState<Error | null>(null);
   const [shareOpen, setShareOpen] = useState(false);
   useTitle(job ? jobTitle(job) : id);
-  const now = useNow(5000);
+  const now = useNow(1000);
   const inflight = useRef<Promise<void> | null>(null);
 
   // Reads the job again (one at a time; a second call while one runs waits for it).
@@ -154,7 +154,7 @@ export function JobPage({ params }: { params: Record<string, string> }) {
             {h.finished_at
               ? duration(h.run_time_seconds * 1000)
               : job.status === 'running' && h.started_at
-                ? duration(now - Date.parse(h.started_at))
+                ? duration(Math.max(now, Date.now()) - Date.parse(h.started_at))
                 : ago(h.created_at, now)}
           </dd>
         </div>

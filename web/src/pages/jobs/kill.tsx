@@ -14,7 +14,7 @@ export function KillButton({ job, small, onKilled }: { job: Job; small?: boolean
     <>
       <Button
         kind="danger"
-        class={small ? 'btn btn-danger btn-small' : undefined}
+        {...(small ? { class: 'btn btn-danger btn-small' } : {})}
         onClick={() => {
           kill.setError(null);
           setOpen(true);

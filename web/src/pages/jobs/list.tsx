@@ -163,15 +163,12 @@ export function JobsPage(_props: { params: Record<string, string> }) {
               <tr>
                 <th scope="col">Job</th>
                 <th scope="col">Status</th>
-                <th scope="col">Image</th>
-                <th scope="col" class="hide-narrow">
-                  Command
-                </th>
+                <th scope="col">Image and command</th>
                 <th scope="col" class="hide-narrow">
                   Resources
                 </th>
                 <th scope="col" class="hide-narrow">
-                  Owner / project
+                  Owner
                 </th>
                 <th scope="col">When</th>
                 <th scope="col">
@@ -209,11 +206,13 @@ function JobRow({ job, now, onChanged }: { job: Job; now: number; onChanged: () 
         <StatusBadge status={job.status} />
         {job.history.reason && <div class="muted small">{job.history.reason}</div>}
       </td>
-      <td class="mono small cell-clip" title={job.container.image}>
-        {job.container.image}
-      </td>
-      <td class="mono small cell-clip hide-narrow" title={cmd}>
-        {cmd || <span class="muted">(image default)</span>}
+      <td class="mono small">
+        <div class="cell-clip" title={job.container.image}>
+          {job.container.image}
+        </div>
+        <div class="cell-clip muted" title={cmd}>
+          {cmd || '(the image’s command)'}
+        </div>
       </td>
       <td class="small hide-narrow">
         {job.preset_name && <div>{job.preset_name}</div>}

@@ -81,6 +81,7 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
   const [tags, setTags] = useState('');
   const [description, setDescription] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
+  const [tried, setTried] = useState(false);
 
   const secrets = useAsync(
     (signal) => api.get<Secret[]>(`/api/v1/secrets${query({ project_name: project })}`, { signal }).catch(() => [] as Secret[]),
@@ -193,8 +194,14 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
     return Object.keys(e).length ? null : body;
   }
 
+  // After a first attempt, messages follow the fields as they are corrected.
+  useEffect(() => {
+    if (tried) build();
+  }, [tried, image, name, env, vols, httpPort, lifeSpan, tags]);
+
   const onSubmit = (ev: Event) => {
     ev.preventDefault();
+    setTried(true);
     const body = build();
     if (!body) {
       // Focus the first control with a problem.
