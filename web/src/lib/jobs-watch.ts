@@ -106,15 +106,14 @@ export function watchJobs(filters: JobFilters, h: WatchHandlers): WatchHandle {
     es.addEventListener('job', onJob);
     es.addEventListener('error', () => {
       if (closed) return;
-      // CONNECTING: EventSource retries by itself (it will send a new snapshot).
+      // CONNECTING: EventSource retries by itself and the server sends a new snapshot, so
+      // the page stays "live". CLOSED (refused, or not a stream): give up on the stream.
       if (es.readyState === EventSource.CLOSED) {
         es.close();
         source = null;
         setLive(false);
         if (!opened) void loadOnce();
         else h.onError?.(new ApiError(0, 'stream_ended', 'live updates stopped: reload the page to resume them'));
-      } else if (live) {
-        setLive(false);
       }
     });
   };

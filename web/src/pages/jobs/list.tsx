@@ -163,7 +163,9 @@ export function JobsPage(_props: { params: Record<string, string> }) {
               <tr>
                 <th scope="col">Job</th>
                 <th scope="col">Status</th>
-                <th scope="col">Image and command</th>
+                <th scope="col" class="hide-narrow">
+                  Image and command
+                </th>
                 <th scope="col" class="hide-narrow">
                   Resources
                 </th>
@@ -200,13 +202,13 @@ function JobRow({ job, now, onChanged }: { job: Job; now: number; onChanged: () 
         <Link href={`/jobs/${encodeURIComponent(job.id)}`} class="job-link">
           {jobTitle(job)}
         </Link>
-        {job.name && <div class="muted small mono">{job.id}</div>}
+        {job.name && <div class="muted small mono hide-narrow">{job.id}</div>}
       </td>
       <td>
         <StatusBadge status={job.status} />
         {job.history.reason && <div class="muted small">{job.history.reason}</div>}
       </td>
-      <td class="mono small">
+      <td class="mono small hide-narrow">
         <div class="cell-clip" title={job.container.image}>
           {job.container.image}
         </div>
