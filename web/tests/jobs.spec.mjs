@@ -74,7 +74,7 @@ test('jobs: run from the form, follow logs and charts, kill, see the list', { ti
   assert.match(await cpuChart.locator('.chart-now').innerText(), /\d+(\.\d+)? cores/);
   assert.equal(await page.getByRole('figure', { name: 'Memory chart' }).locator('canvas').count(), 1);
   // The properties: the env var's name, the command as typed.
-  assert.match(await page.locator('dl.props').innerText(), /GREETING/);
+  assert.match(await page.locator('dl.props').innerText(), /GREETING=hello/);
   assert.match(await page.locator('dl.props').innerText(), /sh -c 'for i in 1 2 3/);
   await screenshot(page, 'job-detail');
 
@@ -101,6 +101,27 @@ test('jobs: run from the form, follow logs and charts, kill, see the list', { ti
   await page.getByRole('cell', { name: 'UserRequested' }).waitFor();
   const killed = await waitForStatus(cluster, token, jobId, ['cancelled']);
   assert.equal(killed.history.reason, 'UserRequested');
+
+  // A finished job's page: the whole log read once, the recorded telemetry (or a note).
+  await page.reload();
+  await page.locator('pre.job-log', { hasText: 'line-3' }).waitFor();
+  await page.getByText('Complete log').waitFor();
+  await page.getByText(/recorded history|No telemetry for this finished job/).first().waitFor();
+  await page.getByRole('heading', { name: 'Status history' }).scrollIntoViewIfNeeded();
+  await screenshot(page, 'job-detail-finished');
+  // Share opens the sharing dialog for the job.
+  await page.getByRole('button', { name: 'Share' }).click();
+  await page.getByRole('dialog', { name: /Share job count-lines/ }).waitFor();
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog').waitFor({ state: 'hidden' });
+
+  // A running job with an HTTP port links to it.
+  await page.goto(`/jobs/${serve.id}`);
+  const open = page.getByRole('link', { name: 'Open HTTP' });
+  await open.waitFor();
+  assert.equal(await open.getAttribute('href'), `/api/v1/jobs/${serve.id}/http/`);
+  assert.equal(await open.getAttribute('target'), '_blank');
+  assert.match(await open.getAttribute('rel'), /noopener/);
 
   // The list: every job with its status; killing one from its row updates the row.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();

@@ -250,7 +250,9 @@ function JobProps({ job }: { job: Job }) {
         ) : (
           <ul class="plain-list mono small">
             {envNames.map((k) => (
-              <li key={k}>{k}</li>
+              <li key={k}>
+                {k}={c.env[k]}
+              </li>
             ))}
             {secretEnv.map(([k, uri]) => (
               <li key={k}>
