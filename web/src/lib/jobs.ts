@@ -122,9 +122,14 @@ export async function killJob(id: string): Promise<void> {
   await api.del(jobPath(id));
 }
 
-export async function getPresets(signal?: AbortSignal): Promise<Preset[]> {
-  const c = await api.get<{ resource_presets?: Preset[] }>('/api/v1/config', { signal });
-  return c.resource_presets ?? [];
+export interface ClusterConfig {
+  presets: Preset[];
+  modules: string[]; // the modules this neurod runs (registry, secrets, storage…)
+}
+
+export async function getClusterConfig(signal?: AbortSignal): Promise<ClusterConfig> {
+  const c = await api.get<{ resource_presets?: Preset[]; modules?: string[] }>('/api/v1/config', { signal });
+  return { presets: c.resource_presets ?? [], modules: c.modules ?? [] };
 }
 
 // Newest first: what the list shows.

@@ -49,6 +49,8 @@ export function JobCharts({ job, onSample, onEnded }: { job: Job; onSample?: () 
   const [points, setPoints] = useState<Point[]>([]);
   const [mode, setMode] = useState<Mode>('loading');
   const [limit, setLimit] = useState<number | undefined>(undefined);
+  const havePoints = useRef(false);
+  havePoints.current = points.length > 0;
   const cb = useRef({ onSample, onEnded });
   cb.current = { onSample, onEnded };
   const finished = isFinished(job.status);
@@ -71,6 +73,11 @@ export function JobCharts({ job, onSample, onEnded }: { job: Job; onSample?: () 
       }));
 
     if (phase === 'finished') {
+      // Watched until it finished: keep the one-second samples rather than the coarser history.
+      if (havePoints.current) {
+        setMode('ended');
+        return;
+      }
       setMode('loading');
       api
         .get<{ points: TelemetryPoint[] }>(jobPath(job.id, 'telemetry'))
@@ -298,7 +305,8 @@ function TimeChart({
           dash: s.dash,
           auto: !s.reference, // reference lines (request, limit) do not stretch the axis
           width: 1.5,
-          points: { show: false },
+          // Dots only while there are too few samples for a line to show.
+          points: { show: (_u: uPlot, _sidx: number, i0: number, i1: number) => i1 - i0 < 3 && !s.reference },
           // Off the chart the legend shows the latest value.
           value: (u: uPlot, v: number | null, sidx: number, idx: number | null) => {
             if (idx === null || idx === undefined) {

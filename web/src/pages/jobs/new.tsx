@@ -5,7 +5,7 @@ import { useEffect, useId, useMemo, useState } from 'preact/hooks';
 import { Button, ErrorBanner, Field, PageHeader } from '../../components/ui';
 import { api, query } from '../../lib/api';
 import { useAction, useAsync, useTitle } from '../../lib/hooks';
-import { getPresets, type Job, type Preset, presetLabel } from '../../lib/jobs';
+import { getClusterConfig, type Job, type Preset, presetLabel } from '../../lib/jobs';
 import { Link, navigate } from '../../lib/router';
 import { useSession } from '../../lib/session';
 
@@ -67,7 +67,8 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
   const defaultProject =
     (last.project && projects.includes(last.project) && last.project) || (projects.includes(me.name) ? me.name : projects[0] || me.name);
 
-  const presets = useAsync((signal) => getPresets(signal), []);
+  const config = useAsync((signal) => getClusterConfig(signal), []);
+  const modules = config.data?.modules;
   const [project, setProject] = useState(defaultProject);
   const [preset, setPreset] = useState(last.preset ?? '');
   const [image, setImage] = useState(last.image ?? '');
@@ -84,24 +85,29 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
   const [tried, setTried] = useState(false);
 
   const secrets = useAsync(
-    (signal) => api.get<Secret[]>(`/api/v1/secrets${query({ project_name: project })}`, { signal }).catch(() => [] as Secret[]),
-    [project],
+    (signal) =>
+      modules?.includes('secrets')
+        ? api.get<Secret[]>(`/api/v1/secrets${query({ project_name: project })}`, { signal }).catch(() => [] as Secret[])
+        : Promise.resolve([] as Secret[]),
+    [project, modules?.includes('secrets')],
   );
   // The registry's repositories the user may pull, for the image's suggestions (best effort).
   const images = useAsync(
     (signal) =>
-      api
-        .get<{ repositories?: string[] }>('/v2/_catalog?n=200', { signal })
-        .then((r) => r.repositories ?? [])
-        .catch(() => [] as string[]),
-    [],
+      modules?.includes('registry')
+        ? api
+            .get<{ repositories?: string[] }>('/v2/_catalog?n=200', { signal })
+            .then((r) => r.repositories ?? [])
+            .catch(() => [] as string[])
+        : Promise.resolve([] as string[]),
+    [modules?.includes('registry')],
   );
 
   // The preset: the last used one when the cluster still has it, else the first.
   useEffect(() => {
-    const ps = presets.data;
+    const ps = config.data?.presets;
     if (ps && ps.length && !ps.some((p) => p.name === preset)) setPreset(ps[0].name);
-  }, [presets.data]);
+  }, [config.data]);
 
   const imageOptions = useMemo(() => {
     const out: string[] = [];
@@ -212,7 +218,7 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
   };
 
   const err = (k: string) => (errors[k] ? <span class="field-error">{errors[k]}</span> : undefined);
-  const presetList: Preset[] = presets.data ?? [];
+  const presetList: Preset[] = config.data?.presets ?? [];
   const current = presetList.find((p) => p.name === preset);
   const secretKeys = (secrets.data ?? []).filter((s) => s.project_name === project).map((s) => s.key);
   const errorCount = Object.keys(errors).length;
@@ -225,7 +231,7 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
         </Link>
       </PageHeader>
       <form class="card job-form" onSubmit={onSubmit} noValidate aria-label="Run a job">
-        <ErrorBanner error={presets.error} />
+        <ErrorBanner error={config.error} />
         {errorCount > 0 && (
           <div class="banner banner-error" role="alert">
             <span class="banner-text">
@@ -255,7 +261,7 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
                 disabled={!presetList.length}
                 onChange={(e) => setPreset((e.target as HTMLSelectElement).value)}
               >
-                {!presetList.length && <option value="">{presets.loading ? 'Loading presets…' : 'No presets configured'}</option>}
+                {!presetList.length && <option value="">{config.loading ? 'Loading presets…' : 'No presets configured'}</option>}
                 {presetList.map((p) => (
                   <option key={p.name} value={p.name}>
                     {presetLabel(p)}
