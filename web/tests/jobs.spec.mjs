@@ -157,13 +157,24 @@ test('jobs: run from the form, follow logs and charts, kill, see the list', { ti
   assert.deepEqual(narrow.problems, []);
 });
 
-test('jobs: empty list, server errors shown as they are', { timeout: 120000 }, async (t) => {
+test('jobs: empty list, a job shared by another user, server errors shown as they are', { timeout: 120000 }, async (t) => {
   const { cluster, browser } = await setup(t, { runtime: 'docker' });
+  const alice = await cluster.addUser('alice');
   const bob = await cluster.addUser('bob');
+  const aliceToken = await cluster.tokenOf(alice);
+  const shared = await cluster.api('POST', '/api/v1/jobs',
+    { image: testImage(), preset_name: 'cpu-small', name: 'shared-run', command: ['sh', '-c', 'echo hi'] }, aliceToken);
   const page = await loggedInPage(browser, cluster, bob);
   t.after(() => page.context().close().catch(() => {}));
   await page.getByText('No jobs yet').waitFor();
-  await page.getByRole('main').getByRole('link', { name: 'Run a job' }).last().click();
+  // Shared with bob (read): the list answers every job he may read, so it shows up.
+  await cluster.api('POST', '/api/v1/users/bob/permissions', [{ uri: shared.uri, action: 'read' }], aliceToken);
+  await page.reload();
+  const row = page.locator(`tr[data-job-id="${shared.id}"]`);
+  await row.waitFor();
+  assert.match(await row.innerText(), /alice/);
+  await page.goto('/jobs');
+  await page.getByRole('main').getByRole('link', { name: 'Run a job' }).first().click();
   await page.getByLabel('Image').fill('image:/nobody/nothing:1');
   await page.getByRole('button', { name: 'Run the job' }).click();
   // The server refuses the image of a project bob cannot read: its message, as it is.
