@@ -186,6 +186,20 @@ test('jobs: empty list, a job shared by another user, server errors shown as the
   await page.getByText('No such job').waitFor();
 });
 
+// A job's JSON as the API answers it (modules/jobs/README.md), for tests that mock the API.
+function mockJob(id, name, status, reason = '') {
+  return {
+    id, name, owner: 'alice', project_name: 'alice', cluster_name: 'browser', uri: `job://browser/alice/${id}`, status,
+    history: { status, reason, description: '', created_at: new Date().toISOString(), started_at: null, finished_at: null,
+      exit_code: null, run_time_seconds: 0, restarts: 0 },
+    container: { image: 'busybox:1', command: ['sleep', '60'], entrypoint: [], env: {}, working_dir: '', tty: false,
+      resources: { cpu: 0.5, memory: 134217728, memory_mb: 128, shm: false, nvidia_gpu: 0 }, volumes: [], secret_env: {},
+      secret_volumes: [], disk_volumes: [], http: null },
+    preset_name: 'cpu-small', tags: [], description: '', restart_policy: 'never', priority: 'normal',
+    max_run_time_minutes: null, executor: 'process', restarts: 0,
+  };
+}
+
 // The watch adapter (web/src/lib/jobs-watch.ts) against the stream's contract, served here
 // by the browser's request interception: a `snapshot` event, then `job` events that
 // replace rows by id. (The neurod of this change answers the plain list; the first test
@@ -195,16 +209,7 @@ test('jobs: the list follows the job stream (snapshot, then job events)', { time
   const alice = await cluster.addUser('alice');
   const page = await loggedInPage(browser, cluster, alice);
   t.after(() => page.context().close().catch(() => {}));
-  const job = (id, name, status, reason = '') => ({
-    id, name, owner: 'alice', project_name: 'alice', cluster_name: 'browser', uri: `job://browser/alice/${id}`, status,
-    history: { status, reason, description: '', created_at: new Date().toISOString(), started_at: null, finished_at: null,
-      exit_code: null, run_time_seconds: 0, restarts: 0 },
-    container: { image: 'busybox:1', command: ['sleep', '60'], entrypoint: [], env: {}, working_dir: '', tty: false,
-      resources: { cpu: 0.5, memory: 134217728, memory_mb: 128, shm: false, nvidia_gpu: 0 }, volumes: [], secret_env: {},
-      secret_volumes: [], disk_volumes: [], http: null },
-    preset_name: 'cpu-small', tags: [], description: '', restart_policy: 'never', priority: 'normal',
-    max_run_time_minutes: null, executor: 'process', restarts: 0,
-  });
+  const job = mockJob;
   const a = job('job-aaaa', 'first', 'pending', 'Creating');
   const b = job('job-bbbb', 'second', 'running');
   let requests = 0;
@@ -226,5 +231,65 @@ test('jobs: the list follows the job stream (snapshot, then job events)', { time
   assert.equal(await page.getByText('Live updates unavailable').count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Refresh' }).count(), 0);
   assert.ok(requests >= 1);
+  assert.deepEqual(page.problems, []);
+});
+
+// The job page's streams, with the server's side played here (the browser's request and
+// WebSocket interception): the log socket drops with 1013 ("too far behind") and the page
+// reconnects with `since` = the last line's time, showing no line twice; the chart starts
+// from the recent history, then takes the /top samples; the log's close 1000 ends it.
+test('jobs: the log reconnects with since and repeats nothing; charts fill from history then /top', { timeout: 120000 }, async (t) => {
+  const { cluster, browser } = await setup(t, { runtime: 'process' });
+  const alice = await cluster.addUser('alice');
+  const page = await loggedInPage(browser, cluster, alice);
+  t.after(() => page.context().close().catch(() => {}));
+  const id = 'job-5eed';
+  const running = { ...mockJob(id, 'mocked', 'running'), statuses: [] };
+  running.history.started_at = new Date(Date.now() - 60000).toISOString();
+  let status = running;
+  await page.route(new RegExp(`/api/v1/jobs/${id}$`), (route) => route.fulfill({ json: status }));
+  await page.route(/\/api\/v1\/jobs\?/, (route) => route.fulfill({ json: { jobs: [] } }));
+  const now = Date.now() / 1000;
+  await page.route(new RegExp(`/api/v1/jobs/${id}/telemetry`), (route) =>
+    route.fulfill({
+      json: {
+        job_id: id, source: 'recent', step: 1,
+        points: [3, 2, 1].map((ago) => ({ timestamp: now - ago, samples: 1, cpu_avg: 0.25, cpu_max: 0.25,
+          memory_avg_bytes: 50 * 2 ** 20, memory_max_bytes: 50 * 2 ** 20 })),
+      },
+    }));
+  const tops = [];
+  await page.routeWebSocket(new RegExp(`/api/v1/jobs/${id}/top`), (ws) => {
+    tops.push(ws);
+    ws.send(JSON.stringify({ cpu: 0.5, memory: 60, memory_bytes: 60 * 2 ** 20, timestamp: now }));
+  });
+  const T = (s) => `2026-12-06T10:00:0${s}.000000000Z`;
+  const logUrls = [];
+  await page.routeWebSocket(new RegExp(`/api/v1/jobs/${id}/log_ws`), async (ws) => {
+    logUrls.push(ws.url());
+    if (logUrls.length === 1) {
+      ws.send(`${T(1)} alpha\n${T(2)} beta\n`);
+      ws.send(`${T(2)} gamma\n`); // two lines with the same time
+      await ws.close({ code: 1013, reason: 'too far behind: reconnect with since' });
+    } else {
+      // What the server sends from `since` on: the lines at that time again, then new ones.
+      ws.send(`${T(2)} beta\n${T(2)} gamma\n${T(3)} delta\n`);
+      status = { ...running, status: 'succeeded', history: { ...running.history, status: 'succeeded', reason: 'Completed',
+        finished_at: new Date().toISOString(), exit_code: 0 } };
+      await ws.close({ code: 1000, reason: 'the log ended' });
+    }
+  });
+  await page.goto(`/jobs/${id}`);
+  await page.getByText('Log ended').waitFor({ timeout: 20000 });
+  assert.equal(await page.locator('pre.job-log').innerText(), 'alpha\nbeta\ngamma\ndelta');
+  assert.equal(logUrls.length, 2);
+  assert.match(logUrls[0], /timestamps=true/);
+  assert.equal(new URL(logUrls[1]).searchParams.get('since'), T(2));
+  // The log's end made the page read the job again: it finished.
+  await page.locator('.job-header .badge', { hasText: 'succeeded' }).waitFor();
+  // Three history points and one live sample.
+  await page.waitForFunction(() => document.querySelector('.charts-card')?.getAttribute('data-samples') === '4');
+  assert.equal(await page.getByRole('figure', { name: 'CPU chart' }).locator('.chart-now').innerText(), '0.50 cores');
+  assert.equal(tops.length, 1);
   assert.deepEqual(page.problems, []);
 });
