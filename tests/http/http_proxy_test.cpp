@@ -208,6 +208,29 @@ TEST_CASE_TEMPLATE("job http proxy: pages, query, body, 404, redirect, 20 MiB, n
     CHECK(big.body.size() == kBig);
     CHECK(big.body == expected);
     CHECK(big.header("Content-Security-Policy") == kSandbox);
+    {
+      // A slow reader: neurod stops reading from the job while the client is behind (and
+      // goes on when its queue drains); nothing is lost or reordered.
+      http::ClientOptions co;
+      co.token = alice.token();
+      http::Client slow(env.server().url(), co);
+      std::string got;
+      int pieces = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      auto sr = slow.stream("GET", proxy(id, "big"), [&](std::string_view piece) {
+        auto before = got.size() >> 18;  // a pause per 256 KiB over the first 8 MiB
+        got.append(piece);
+        ++pieces;
+        if ((got.size() >> 18) != before && got.size() < (8u << 20))
+          std::this_thread::sleep_for(std::chrono::milliseconds(40));
+        return true;
+      });
+      MESSAGE("slow read: " << pieces << " pieces in "
+                             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s");
+      CHECK(sr.status == 200);
+      CHECK(got.size() == kBig);
+      CHECK(got == expected);
+    }
 
     // WebSocket upgrades are not proxied (yet): a clear 501.
     auto ws = alice.request("GET", proxy(id, "ws"), "",
