@@ -111,6 +111,42 @@ bool sets_stripped_cookie(std::string_view set_cookie, const std::vector<std::st
   return contains_i(strip, name);
 }
 
+// A job's Set-Cookie scoped to the prefix: its Path put under it (none: the prefix's root),
+// its Domain dropped, so an upstream's cookies neither reach neurod's other paths nor
+// replace the cookies of another upstream (or of neurod's console).
+std::string scoped_cookie(std::string_view set_cookie, std::string_view prefix) {
+  std::string out;
+  bool has_path = false;
+  bool first = true;
+  while (!set_cookie.empty() || first) {
+    auto semi = set_cookie.find(';');
+    auto part = trim(set_cookie.substr(0, semi));
+    set_cookie = semi == std::string_view::npos ? std::string_view{} : set_cookie.substr(semi + 1);
+    if (first) {
+      out = std::string(part);
+      first = false;
+      continue;
+    }
+    if (part.empty() || istarts_with(part, "domain=") || iequals(part, "domain")) continue;
+    if (istarts_with(part, "path=")) {
+      auto path = trim(part.substr(5));
+      has_path = true;
+      std::string scoped;
+      if (!path.starts_with("/"))
+        scoped = std::string(prefix) + "/";
+      else if (path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/'))
+        scoped = std::string(path);  // already under it (the app knows NEURO_JOB_HTTP_PATH)
+      else
+        scoped = std::string(prefix) + std::string(path);
+      out += "; Path=" + scoped;
+      continue;
+    }
+    out += "; " + std::string(part);
+  }
+  if (!has_path) out += "; Path=" + std::string(prefix) + "/";
+  return out;
+}
+
 // The address of "ADDRESS:PORT".
 std::string address_of(const std::string& remote) {
   auto colon = remote.rfind(':');
@@ -334,6 +370,10 @@ std::string rewrite_location(std::string_view location, std::string_view prefix,
   return std::string(prefix) + std::string(path);
 }
 
+std::string scope_cookie(std::string_view set_cookie, std::string_view prefix) {
+  return scoped_cookie(set_cookie, prefix);
+}
+
 Response forward(int raw_fd, const Request& req, const ForwardOptions& o) {
   Fd fd{raw_fd};
   int flags = ::fcntl(fd.fd, F_GETFL, 0);
@@ -446,7 +486,13 @@ Response forward(int raw_fd, const Request& req, const ForwardOptions& o) {
   for (const auto& f : msg) {
     auto name = f.name_string();
     if (hop_by_hop(name) || contains_i(answer_named, name) || iequals(name, "Content-Length")) continue;
-    if (iequals(name, "Set-Cookie") && sets_stripped_cookie(f.value(), o.strip_cookies)) continue;
+    if (iequals(name, "Set-Cookie")) {
+      if (sets_stripped_cookie(f.value(), o.strip_cookies)) continue;
+      if (!o.prefix.empty()) {
+        res.headers.add(std::string(name), scoped_cookie(f.value(), o.prefix));
+        continue;
+      }
+    }
     if (iequals(name, "Location")) {
       res.headers.add(std::string(name), rewrite_location(f.value(), o.prefix, host));
       continue;

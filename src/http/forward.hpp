@@ -17,8 +17,9 @@ struct ForwardOptions {
   // What the upstream sees as the request target: its path and query, starting with '/'.
   std::string target;
   // The public path the upstream is served under, without a trailing slash
-  // ("/api/v1/jobs/ID/http"): sent as X-Forwarded-Prefix, and put in front of a Location
-  // that points at the upstream's own root.
+  // ("/api/v1/jobs/ID/http"): sent as X-Forwarded-Prefix, put in front of a Location
+  // that points at the upstream's own root, and in front of each Set-Cookie's Path (whose
+  // Domain is dropped), so the upstream's cookies stay under the prefix.
   std::string prefix;
   std::string proto = "http";  // X-Forwarded-Proto
   // Request headers never sent upstream, besides the hop-by-hop ones (Connection and what
@@ -49,5 +50,7 @@ Response forward(int fd, const Request& req, const ForwardOptions& options);
 // Exposed for tests: the Location the client sees for an upstream's `location`
 // (`host` is the Host the upstream was sent).
 std::string rewrite_location(std::string_view location, std::string_view prefix, std::string_view host);
+// And the Set-Cookie line the client sees for an upstream's (see ForwardOptions::prefix).
+std::string scope_cookie(std::string_view set_cookie, std::string_view prefix);
 
 }  // namespace neurod::http

@@ -41,6 +41,8 @@ done
 case "$t" in
   /big*) printf 'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 20971520\r\n\r\n'
          yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ | head -c 20971520 ;;
+  /chunked*) printf 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nCache-Control: max-age=60\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n' ;;
+  /cut*) printf 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..' ;;
   /missing*) printf 'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nnope\n' ;;
   /redirect*) printf 'HTTP/1.1 302 Found\r\nLocation: /echo?from=redirect\r\nSet-Cookie: neurod_session=evil; Path=/\r\nSet-Cookie: app=1; Path=/\r\nContent-Length: 0\r\n\r\n' ;;
   *) printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-App: yes\r\n\r\n%sBODY:' "$hdrs"
@@ -119,6 +121,16 @@ TEST_CASE("http::rewrite_location points the job's own root under the prefix") {
   CHECK(http::rewrite_location("next?page=2", p, "h:80") == "next?page=2");
 }
 
+TEST_CASE("http::scope_cookie keeps an upstream's cookies under its prefix") {
+  std::string p = "/api/v1/jobs/job-1/http";
+  CHECK(http::scope_cookie("a=1", p) == "a=1; Path=" + p + "/");
+  CHECK(http::scope_cookie("a=1; Path=/", p) == "a=1; Path=" + p + "/");
+  CHECK(http::scope_cookie("a=1; path=/lab; HttpOnly", p) == "a=1; Path=" + p + "/lab; HttpOnly");
+  CHECK(http::scope_cookie("a=1; Path=" + p + "/x", p) == "a=1; Path=" + p + "/x");
+  CHECK(http::scope_cookie("a=1; Domain=example.com; Secure; SameSite=Lax", p) ==
+        "a=1; Secure; SameSite=Lax; Path=" + p + "/");
+}
+
 TEST_CASE_TEMPLATE("job http proxy: pages, query, body, 404, redirect, 20 MiB, no credentials to the job, sandboxed", B,
                    NEUROD_DB_BACKENDS) {
   for (std::string runtime : kRuntimes) {
@@ -191,7 +203,23 @@ TEST_CASE_TEMPLATE("job http proxy: pages, query, body, 404, redirect, 20 MiB, n
     auto redirect = alice.get(proxy(id, "redirect"));
     EXPECT_STATUS(redirect, 302);
     CHECK(redirect.header("Location") == prefix + "/echo?from=redirect");
-    CHECK(headers_named(redirect, "Set-Cookie") == std::vector<std::string>{"app=1; Path=/"});
+    // The job's own cookies stay under its prefix.
+    CHECK(headers_named(redirect, "Set-Cookie") == std::vector<std::string>{"app=1; Path=" + prefix + "/"});
+
+    // A chunked answer is passed on (re-chunked), with the job's caching headers.
+    auto chunked = alice.get(proxy(id, "chunked"));
+    REQUIRE_STATUS(chunked, 200);
+    CHECK(chunked.body == "hello world");
+    CHECK(chunked.header("Cache-Control") == "max-age=60");
+    // An answer the job cuts short does not reach the client as a complete one.
+    bool cut = false;
+    try {
+      auto c2 = alice.get(proxy(id, "cut"));
+      cut = c2.body.size() < 100;
+    } catch (const std::exception&) {
+      cut = true;
+    }
+    CHECK(cut);
 
     // HEAD: the header only.
     auto head = alice.request("HEAD", proxy(id, "echo"));
