@@ -615,6 +615,8 @@ json spec_to_json(const JobSpec& s) {
   return j;
 }
 
+std::string http_path(const std::string& job_id) { return "/api/v1/jobs/" + job_id + "/http/"; }
+
 JobSpec parse_stored_spec(const json& j) {
   JobSpec s;
   s.image = j.value("image", "");
@@ -746,6 +748,8 @@ json to_json(const Job& job, std::int64_t now_ms, bool with_statuses) {
                     {"resources", spec["resources"]},  {"volumes", spec["volumes"]},
                     {"secret_env", spec["secret_env"]}, {"secret_volumes", spec["secret_volumes"]},
                     {"disk_volumes", spec["disk_volumes"]}, {"http", spec["http"]}};
+  // Where neurod serves the job's HTTP port (monitoring's proxy), for links (the console).
+  if (container["http"].is_object()) container["http"]["url"] = http_path(job.id);
   json j = {{"id", job.id},
             {"name", job.spec.name.empty() ? json() : json(job.spec.name)},
             {"owner", job.owner},

@@ -95,6 +95,9 @@ using UriResolver = std::function<std::string(std::string_view text, std::string
 // field ("tags[2]: …"); an unknown preset is Error(not_found).
 JobSpec parse_spec(const nlohmann::json& body, const std::vector<config::Preset>& presets, const SpecLimits& limits,
                    const UriResolver& resolve_uri);
+// The path under which neurod serves a job's HTTP port (monitoring's HTTP proxy):
+// "/api/v1/jobs/ID/http/". The job gets it as NEURO_JOB_HTTP_PATH; its JSON as container.http.url.
+std::string http_path(const std::string& job_id);
 nlohmann::json spec_to_json(const JobSpec& spec);  // the stored form; parse_stored_spec reads it back
 JobSpec parse_stored_spec(const nlohmann::json& j);
 

@@ -195,7 +195,11 @@ std::vector<std::pair<std::string, std::string>> Scheduler::job_env(const Job& j
   env.emplace_back("NEURO_JOB_PROJECT", job.spec.project);
   env.emplace_back("NEURO_JOB_PRESET", job.spec.preset);
   env.emplace_back("NEURO_JOB_CLUSTER", job.cluster);
-  if (job.spec.http_port) env.emplace_back("NEURO_JOB_HTTP_PORT", std::to_string(*job.spec.http_port));
+  if (job.spec.http_port) {
+    env.emplace_back("NEURO_JOB_HTTP_PORT", std::to_string(*job.spec.http_port));
+    // Where neurod serves it (monitoring's HTTP proxy): the app's base URL path.
+    env.emplace_back("NEURO_JOB_HTTP_PATH", http_path(job.id));
+  }
   return env;
 }
 

@@ -164,6 +164,19 @@ Job Service::get_for_write(const http::Principal& who, std::string_view id_or_na
   return resolve(who, id_or_name, true).job;
 }
 
+Job Service::get_for_http(const http::Principal& who, std::string_view id_or_name) {
+  if (id_or_name.starts_with("job-") && id_or_name.size() <= 255) {
+    std::string key(id_or_name);
+    auto row = db_.read([&](soci::session& s) { return repo::load(s, key, authz_.cluster()); });
+    if (row && row->job.spec.http_port && !row->job.spec.http_requires_auth) return std::move(row->job);
+  }
+  if (!who.authenticated())
+    throw Error(errc::unauthenticated,
+                "authentication required: this job's HTTP port is open to users who may read the job; log in, or "
+                "pass a token as 'Authorization: Bearer TOKEN'");
+  return get(who, id_or_name);
+}
+
 void Service::list(const http::Principal& who, repo::Filter filter, const std::function<bool(const Job&)>& each) {
   std::size_t wanted = filter.limit;
   std::size_t given = 0;

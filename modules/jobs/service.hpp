@@ -34,6 +34,11 @@ class Service {
   Job get(const http::Principal& who, std::string_view id_or_name);
   // The same, for acting on the job (exec, attach, port-forward, kill, save): needs `write`.
   Job get_for_write(const http::Principal& who, std::string_view id_or_name);
+  // The job whose HTTP port the caller opens (monitoring's HTTP proxy): a job submitted
+  // with http.requires_auth=false for anyone, anonymous callers included (by id only: a
+  // name means something per user); otherwise `read`, as get(). An anonymous caller of any
+  // other job is 401 (whether or not it exists).
+  Job get_for_http(const http::Principal& who, std::string_view id_or_name);
   // Calls each for every job the caller may read, in order, until it returns false.
   void list(const http::Principal& who, repo::Filter filter, const std::function<bool(const Job&)>& each);
   void cancel(const http::Principal& who, std::string_view id_or_name);

@@ -58,6 +58,8 @@ class Module : public app::ModuleBase {
   void add_exec_routes(http::Router& r);
   // Port-forward and save: port_forward.cpp (called from add_session_routes).
   void add_forward_routes(http::Router& r);
+  // A job's HTTP port, reverse-proxied: http_proxy.cpp (called from add_session_routes).
+  void add_http_proxy_routes(http::Router& r);
 
   // The executor's parts, or nullptr when no executor runs in this process (the routes
   // then answer 503 no_executor).

@@ -6,6 +6,7 @@
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "http/stream_drain.hpp"
 #include "http/url.hpp"
 #include "http/ws_tunnel_pump.hpp"
 
@@ -161,7 +162,7 @@ RangeResult parse_range(std::string_view header, std::uint64_t size, ByteRange& 
 // ---------------------------------------------------------------------------
 // StreamWriter implementation: a queue drained by the connection's coroutine.
 
-class QueueWriter : public StreamWriter, public std::enable_shared_from_this<QueueWriter> {
+class QueueWriter : public StreamWriter, public DrainableWriter, public std::enable_shared_from_this<QueueWriter> {
  public:
   explicit QueueWriter(asio::any_io_executor ex) : timer_(ex) {
     timer_.expires_at(asio::steady_timer::time_point::max());
@@ -192,24 +193,47 @@ class QueueWriter : public StreamWriter, public std::enable_shared_from_this<Que
     return queued_;
   }
 
+  void on_drain(std::size_t low_water, std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    low_water_ = low_water;
+    drain_ = std::move(fn);
+  }
+
   // Called by the connection: the client went away or the server is stopping.
   void mark_gone() {
     gone_ = true;
-    std::lock_guard lock(mu_);
-    wake();
+    std::function<void()> drain;
+    {
+      std::lock_guard lock(mu_);
+      wake();
+      drain = drain_;
+    }
+    if (drain) drain();  // a source waiting for room sees closed()
   }
 
   // The coroutine side: waits for data or the end. Returns false at the end.
   awaitable<bool> next(std::string& out, bool& aborted) {
     for (;;) {
+      std::function<void()> drain;
+      bool got = false;
       {
         std::lock_guard lock(mu_);
         if (!queue_.empty()) {
           out = std::move(queue_.front());
           queue_.pop_front();
+          got = true;
+          bool above = queued_ > low_water_;
           queued_ -= out.size();
-          co_return true;
+          if (above && queued_ <= low_water_) drain = drain_;
         }
+      }
+      if (got) {
+        if (drain) drain();  // outside the lock: it may call back into queued_bytes()
+        co_return true;
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (!queue_.empty()) continue;
         if (closed_ || gone_) {
           aborted = aborted_ || gone_;
           co_return false;
@@ -236,6 +260,8 @@ class QueueWriter : public StreamWriter, public std::enable_shared_from_this<Que
   mutable std::mutex mu_;
   std::deque<std::string> queue_;
   std::size_t queued_ = 0;
+  std::size_t low_water_ = 0;
+  std::function<void()> drain_;
   bool closed_ = false;
   bool aborted_ = false;
   bool signalled_ = false;
@@ -1045,7 +1071,8 @@ awaitable<bool> Server::Impl::send_stream(Stream& stream, X& x, Response r, cons
   res.version(11);
   for (const auto& [k, v] : r.headers.items()) res.insert(k, v);
   res.set("X-Request-Id", x.req.request_id);
-  res.set(bhttp::field::cache_control, "no-store");
+  // A stream is live data; a proxied answer keeps the job's own caching headers.
+  if (res.find(bhttp::field::cache_control) == res.end()) res.set(bhttp::field::cache_control, "no-store");
   res.set("X-Accel-Buffering", "no");
   res.chunked(true);
   res.keep_alive(x.keep_alive && !draining);

@@ -16,7 +16,17 @@ using authtest::json;
 namespace {
 const std::set<std::string> kPublic = {
     "GET /api/v1/ping", "GET /api/v1/health",  "GET /api/v1/version", "GET /api/v1/config", "GET /metrics",
-    "POST /api/v1/auth/login", "GET /{path...}",
+    "POST /api/v1/auth/login",
+    // The web console's files (module console): the login page loads before any login.
+    "GET /{path...}",
+    // The job HTTP proxy (monitoring): a job submitted with http.requires_auth=false serves
+    // anonymous visitors, so the router lets everyone in and the handler asks for `read`
+    // on every other job (the test below and tests/http/http_proxy_test.cpp).
+    "GET /api/v1/jobs/{job}/http", "GET /api/v1/jobs/{job}/http/", "POST /api/v1/jobs/{job}/http/",
+    "PUT /api/v1/jobs/{job}/http/", "PATCH /api/v1/jobs/{job}/http/", "DELETE /api/v1/jobs/{job}/http/",
+    "OPTIONS /api/v1/jobs/{job}/http/", "GET /api/v1/jobs/{job}/http/{path...}", "POST /api/v1/jobs/{job}/http/{path...}",
+    "PUT /api/v1/jobs/{job}/http/{path...}", "PATCH /api/v1/jobs/{job}/http/{path...}",
+    "DELETE /api/v1/jobs/{job}/http/{path...}", "OPTIONS /api/v1/jobs/{job}/http/{path...}",
 };
 
 std::string route_key(const http::Route& r) { return std::string(http::to_string(r.method)) + " " + r.pattern; }
@@ -253,6 +263,36 @@ std::vector<Variant> others_variants(const Fixture& f) {
 }
 
 }  // namespace
+
+TEST_CASE_TEMPLATE("the job HTTP proxy routes, public at the router, refuse anonymous and other users", B,
+                   NEUROD_DB_BACKENDS) {
+  authtest::Env env(B::kDialect);
+  auto& admin = env.admin();
+  // The admin's job with an HTTP port that needs auth (the default); it need not run: who
+  // may open it is decided first.
+  auto job = admin.post("/api/v1/jobs", {{"image", "busybox"}, {"command", {"true"}}, {"http", {{"port", 80}}}});
+  REQUIRE_STATUS(job, 202);
+  std::string id = job.json()["id"];
+  auto mallory = env.user("mallory");
+  auto anon = env.anonymous();
+  std::size_t probed = 0;
+  for (const auto& r : env.server().app().router().routes()) {
+    if (!r->pattern.starts_with("/api/v1/jobs/{job}/http/")) continue;
+    auto key = route_key(*r);
+    CAPTURE(key);
+    auto method = std::string(http::to_string(r->method));
+    auto target = "/api/v1/jobs/" + id + "/http/" + (r->pattern.ends_with("...}") ? "index.html?a=1" : "");
+    EXPECT_STATUS(anon.request(method, target, method == "GET" || method == "OPTIONS" ? "" : "{}"), 401);
+    EXPECT_STATUS(anon.request(method, target, "", {{"Authorization", "Bearer forged"}}), 401);
+    EXPECT_STATUS(mallory.request(method, target, method == "GET" || method == "OPTIONS" ? "" : "{}"), 404);
+    ++probed;
+  }
+  CHECK(probed == 12);
+  // The slash-less form only redirects (it looks nothing up).
+  auto redirect = anon.get("/api/v1/jobs/" + id + "/http");
+  EXPECT_STATUS(redirect, 308);
+  CHECK(redirect.header("Location") == "/api/v1/jobs/" + id + "/http/");
+}
 
 TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without permissions", B, NEUROD_DB_BACKENDS) {
   authtest::Env env(B::kDialect);
