@@ -121,7 +121,8 @@ TEST_CASE_TEMPLATE("csrf: a cookie login sets a readable CSRF cookie - cookie mu
   EXPECT_STATUS(none, 403);
   CHECK(code(none) == "csrf_failed");
   CHECK(none.body.find("X-CSRF-Token") != std::string::npos);
-  auto wrong = anon.request("POST", "/api/v1/tokens", body, cookie_headers(b, {{"X-CSRF-Token", "x" + csrf.substr(1)}}));
+  auto wrong =
+      anon.request("POST", "/api/v1/tokens", body, cookie_headers(b, {{"X-CSRF-Token", "x" + csrf.substr(1)}}));
   EXPECT_STATUS(wrong, 403);
   CHECK(code(wrong) == "csrf_failed");
   auto other = browser_login(env, "alice");
@@ -148,16 +149,16 @@ TEST_CASE_TEMPLATE("csrf: a cookie login sets a readable CSRF cookie - cookie mu
                              {{"Authorization", "Basic " + authtest::base64("alice:" + alice.token())}}),
                 201);
   // A cookie does not matter when Authorization is there: the header is what authenticates.
-  EXPECT_STATUS(
-      anon.request("POST", "/api/v1/tokens", json{{"name", "both"}}.dump(),
-                   {{"Cookie", "neurod_session=" + b.session}, {"Authorization", "Bearer " + alice.token()}}),
-      201);
+  EXPECT_STATUS(anon.request("POST", "/api/v1/tokens", json{{"name", "both"}}.dump(),
+                             {{"Cookie", "neurod_session=" + b.session}, {"Authorization", "Bearer " + alice.token()}}),
+                201);
   // A stale cookie does not stop a login (a public route).
   EXPECT_STATUS(anon.request("POST", "/api/v1/auth/login", json{{"user", "alice"}, {"password", kPassword}}.dump(),
                              cookie_headers(b)),
                 200);
   // An expired or revoked cookie is a 401 (log in again), not a CSRF failure.
-  auto bad_cookie = anon.request("POST", "/api/v1/tokens", body, {{"Cookie", "neurod_session=nd_" + std::string(43, 'A')}});
+  auto bad_cookie =
+      anon.request("POST", "/api/v1/tokens", body, {{"Cookie", "neurod_session=nd_" + std::string(43, 'A')}});
   EXPECT_STATUS(bad_cookie, 401);
 
   // whoami gives a reloaded page its token; Bearer callers have none to give.
@@ -192,9 +193,9 @@ TEST_CASE_TEMPLATE("csrf: cookie mutations and WebSocket upgrades from another o
     return anon.request("POST", "/api/v1/tokens", json{{"name", "t"}}.dump(), cookie_headers(b, more));
   };
 
-  for (const std::string& origin : {std::string("http://evil.example"), "https://127.0.0.1:" +
-                                        std::to_string(env.server().port() + 1),
-                                    std::string("null"), self + "/path", std::string("http://127.0.0.1")}) {
+  for (const std::string& origin :
+       {std::string("http://evil.example"), "https://127.0.0.1:" + std::to_string(env.server().port() + 1),
+        std::string("null"), self + "/path", std::string("http://127.0.0.1")}) {
     CAPTURE(origin);
     auto r = post({{"X-CSRF-Token", b.csrf}, {"Origin", origin}});
     EXPECT_STATUS(r, 403);
@@ -212,10 +213,9 @@ TEST_CASE_TEMPLATE("csrf: cookie mutations and WebSocket upgrades from another o
                       {"Origin", "https://console.example.com"},
                       {"X-Forwarded-Host", "console.example.com"}}),
                 201);
-  EXPECT_STATUS(post({{"X-CSRF-Token", b.csrf},
-                      {"Origin", "https://evil.example"},
-                      {"X-Forwarded-Host", "console.example.com"}}),
-                403);
+  EXPECT_STATUS(
+      post({{"X-CSRF-Token", b.csrf}, {"Origin", "https://evil.example"}, {"X-Forwarded-Host", "console.example.com"}}),
+      403);
   // Reads with the cookie are not checked (the browser keeps their answers from other sites).
   EXPECT_STATUS(anon.request("GET", "/api/v1/auth/whoami", "", cookie_headers(b, {{"Origin", "http://evil.example"}})),
                 200);
@@ -236,7 +236,8 @@ TEST_CASE_TEMPLATE("csrf: cookie mutations and WebSocket upgrades from another o
   CHECK(log_ws.first == 403);
   CHECK(upgrade(env, "/api/v1/jobs/nope/log_ws", cookie_headers(b, {{"Origin", self}})).first == 404);
   // Bearer and subprotocol credentials are not checked.
-  CHECK(upgrade(env, "/test/ws_private", {{"Authorization", "Bearer " + alice.token()}, {"Origin", "http://evil.example"}})
+  CHECK(upgrade(env, "/test/ws_private",
+                {{"Authorization", "Bearer " + alice.token()}, {"Origin", "http://evil.example"}})
             .first == 101);
   CHECK(upgrade(env, "/test/ws_private",
                 {{"Sec-WebSocket-Protocol", "bearer.neurod-" + alice.token()}, {"Origin", "http://evil.example"}})

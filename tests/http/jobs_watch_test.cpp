@@ -258,8 +258,9 @@ TEST_CASE_TEMPLATE("jobs watch: a snapshot, then the full job on each submit, st
   mine.job_event(first, "cancelled");
 }
 
-TEST_CASE_TEMPLATE("jobs watch: the console's cookie works - a shared job appears after the grant, goes after the revoke",
-                   B, NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE(
+    "jobs watch: the console's cookie works - a shared job appears after the grant, goes after the revoke", B,
+    NEUROD_DB_BACKENDS) {
   auto env = process_env(B::kDialect);
   auto alice = env.user("alice");
   auto bob = env.user("bob");
@@ -374,7 +375,8 @@ TEST_CASE_TEMPLATE("jobs watch: 401 without credentials, keep-alives, counted, a
 }
 
 TEST_CASE_TEMPLATE("jobs watch: a client that stops reading is cut off - the others keep up", B, NEUROD_DB_BACKENDS) {
-  authtest::Env env(B::kDialect, "", "modules:\n  jobs:\n    watch_max_backlog: 64KiB\n");
+  // The default bound (1 MiB): the reader that keeps up stays far below it even on a busy machine.
+  authtest::Env env(B::kDialect);
   auto alice = env.user("alice");
   auto& admin = env.admin();
   // A client that sends the request and never reads: once the sockets' buffers are full,
@@ -389,7 +391,7 @@ TEST_CASE_TEMPLATE("jobs watch: a client that stops reading is cut off - the oth
   for (int i = 0; i < 60; ++i) env_vars["V" + std::to_string(i)] = std::string(1000, 'x');
   std::string last;
   int submitted = 0;
-  for (; submitted < 300 && gauge(admin, "neurod_jobs_watchers_dropped_total") < 1; ++submitted)
+  for (; submitted < 500 && gauge(admin, "neurod_jobs_watchers_dropped_total") < 1; ++submitted)
     last = submit(alice, {{"image", "busybox:1"}, {"env", env_vars}});
   CAPTURE(submitted);
   CHECK(gauge(admin, "neurod_jobs_watchers_dropped_total") == 1);
