@@ -226,6 +226,12 @@ bool Service::readable(const http::Principal& who, const Job& job) const {
   return can(who, job, static_cast<int>(auth::Action::read));
 }
 
+bool Service::still_authenticated(const http::Principal& who) const {
+  return authz_.still_authenticated(who, now_ms());
+}
+
+std::int64_t Service::identity_version() const { return authz_.state()->version; }
+
 std::vector<repo::StatusChange> Service::status_changes_after(std::int64_t after_seq, std::size_t limit) {
   return db_.read([&](soci::session& s) { return repo::status_changes_after(s, after_seq, limit); });
 }

@@ -44,6 +44,11 @@ class Service {
   std::optional<Job> find(const std::string& id);
   // Whether the caller may read the job: the check list() and get() make.
   bool readable(const http::Principal& who, const Job& job) const;
+  // Whether the caller's token still authenticates it (not revoked, not expired): for
+  // long-lived streams, which authenticated once. Scans the tokens: check when
+  // identity_version() moved, or now and then.
+  bool still_authenticated(const http::Principal& who) const;
+  std::int64_t identity_version() const;
   // Told the id of a job that changed without a bus event (its life span).
   void set_change_listener(std::function<void(const std::string&)> fn) { changed_ = std::move(fn); }
 

@@ -36,6 +36,7 @@ struct Watchers::Watcher {
   bool ready = false;                          // the snapshot was read
   bool done = false;                           // cut off, cancelled or stopped
   std::size_t allowance = 0;                   // queued bytes allowed (the snapshot's, then max_backlog)
+  std::int64_t identity_version = 0;           // of the auth data when the token was last checked
 };
 
 // The stream the server drives: attaches the watcher when the response starts and
@@ -104,6 +105,7 @@ http::Response Watchers::open(const http::Principal& who, repo::Filter filter) {
   auto w = std::make_shared<Watcher>();
   w->who = who;
   w->filter = filter;
+  w->identity_version = service_.identity_version();  // the request was authenticated just now
   // Registered before the snapshot is read: a change committed after the read has its
   // event after registration, so it reaches this watcher (after the snapshot).
   {
@@ -184,6 +186,24 @@ void Watchers::send(Watcher& w, const std::string& text) {
   if (!w.writer->write(text)) w.done = true;
 }
 
+bool Watchers::authenticated(Watcher& w, bool force) {
+  if (w.done) return false;
+  auto version = service_.identity_version();
+  if (!force && version == w.identity_version) return true;
+  w.identity_version = version;
+  if (service_.still_authenticated(w.who)) return true;
+  // The session ended (logout, revocation, expiry): say so, then end the stream cleanly;
+  // EventSource reconnects and gets a 401.
+  const std::string end =
+      "event: end\ndata: {\"code\":\"unauthenticated\",\"message\":\"the session ended: log in again\"}\n\n";
+  if (w.writer) {
+    w.writer->write(end);
+    w.writer->close();
+  }
+  w.done = true;
+  return false;
+}
+
 void Watchers::deliver(const std::string& job_id) {
   std::vector<std::shared_ptr<Watcher>> ws;
   {
@@ -208,7 +228,7 @@ void Watchers::deliver(const std::string& job_id) {
   const std::string remove_event = "event: remove\ndata: " + nlohmann::json({{"id", job_id}}).dump() + "\n\n";
   for (auto& w : ws) {
     std::lock_guard lock(w->mu);
-    if (w->done) continue;
+    if (!authenticated(*w, false)) continue;
     // The list endpoint's check, now: a revoked grant stops the next event.
     bool readable = job && service_.readable(w->who, *job);
     if (readable && matches(w->filter, *job)) {
@@ -231,7 +251,8 @@ void Watchers::keepalive() {
   }
   for (auto& w : ws) {
     std::lock_guard lock(w->mu);
-    if (w->writer) send(*w, ": keepalive\n\n");
+    // Tokens also expire without any change to the identity data: check each time.
+    if (w->writer && authenticated(*w, true)) send(*w, ": keepalive\n\n");
   }
 }
 

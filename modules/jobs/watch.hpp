@@ -6,7 +6,8 @@
 // runs on the publisher's thread, inside the scheduler's loop); one worker thread loads
 // each changed job once, checks it against every watcher's filter and permissions (the
 // list endpoint's check, at the moment of sending, so a revoked grant stops the next
-// event) and hands the rendered event to the watcher's stream queue. A watcher whose
+// event) and hands the rendered event to the watcher's stream queue. A stream whose token
+// is revoked or expires (a logout) ends. A watcher whose
 // queue grows past a bound is cut off (the client reconnects and gets a fresh snapshot).
 #pragma once
 
@@ -74,6 +75,9 @@ class Watchers : public std::enable_shared_from_this<Watchers> {
   void detach(const std::shared_ptr<Watcher>& w);
   // Queues text for one watcher; cuts it off when it is too far behind.
   void send(Watcher& w, const std::string& text);
+  // Whether the watcher's token still authenticates it (rechecked when the identity data
+  // changed, or always with `force`); ends its stream with an `end` event when not.
+  bool authenticated(Watcher& w, bool force);
   void deliver(const std::string& job_id);
   void keepalive();
 

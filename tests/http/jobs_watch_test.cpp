@@ -347,8 +347,9 @@ TEST_CASE_TEMPLATE("jobs watch: filters select the snapshot and the events - a j
   EXPECT_STATUS(alice.get("/api/v1/jobs?watch=sometimes"), 400);
 }
 
-TEST_CASE_TEMPLATE("jobs watch: 401 without credentials, keep-alives, counted, and it ends when the server stops", B,
-                   NEUROD_DB_BACKENDS) {
+TEST_CASE_TEMPLATE(
+    "jobs watch: 401 without credentials, keep-alives, counted, ends at logout and when the server stops", B,
+    NEUROD_DB_BACKENDS) {
   authtest::Env env(B::kDialect, "", "modules:\n  jobs:\n    watch_keepalive: 200ms\n");
   auto alice = env.user("alice");
   auto anon = env.anonymous().get("/api/v1/jobs?watch=true");
@@ -364,6 +365,18 @@ TEST_CASE_TEMPLATE("jobs watch: 401 without credentials, keep-alives, counted, a
   }
   // The client went: the watcher goes.
   CHECK(authtest::eventually([&] { return gauge(admin, "neurod_jobs_watchers") == 0; }, std::chrono::seconds(10)));
+
+  // A logout ends the stream of that session (at the latest at the next keep-alive), saying why.
+  {
+    auto session = env.session("alice");
+    Watch w(env.server(), session, "/api/v1/jobs?watch=true");
+    w.snapshot();
+    REQUIRE_STATUS(env.as(session).post("/api/v1/auth/logout", json::object()), 204);
+    auto end = w.wait([](const SseEvent& e) { return e.event == "end"; }, "the end event");
+    CHECK(end.body()["code"] == "unauthenticated");
+    CHECK(w.ended_within(std::chrono::seconds(5)));
+    CHECK(env.as(session).get("/api/v1/jobs?watch=true").status == 401);
+  }
 
   Watch w(env.server(), alice.token(), "/api/v1/jobs?watch=true");
   w.snapshot();
