@@ -4,6 +4,7 @@
 
 #include "modules/auth/repo.hpp"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 namespace neurod::auth {
@@ -118,11 +119,14 @@ Permission permission_from(const json& j, const Authorizer& authz, const http::P
   return {uri.str(), action_from(string_field(j, "action", true))};
 }
 
-Response cookie_response(Response r, std::string_view value, std::int64_t max_age_s, bool secure) {
-  std::string c = "neurod_session=" + std::string(value) +
-                  "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
-  if (secure) c += "; Secure";
-  r.headers.set("Set-Cookie", c);
+// The console's two cookies: the session (HttpOnly: scripts never see the token) and its
+// CSRF token (readable by the console's own scripts, which echo it as X-CSRF-Token).
+// Empty values with Max-Age=0 clear both.
+Response cookie_response(Response r, std::string_view session, std::string_view csrf, std::int64_t max_age_s,
+                         bool secure) {
+  auto attrs = "; Path=/; SameSite=Strict; Max-Age=" + std::to_string(max_age_s) + (secure ? "; Secure" : "");
+  r.headers.add("Set-Cookie", "neurod_session=" + std::string(session) + "; HttpOnly" + attrs);
+  r.headers.add("Set-Cookie", "neurod_csrf=" + std::string(csrf) + attrs);
   return r;
 }
 
@@ -176,7 +180,9 @@ void Module::add_routes(http::Router& r) {
           return Response::json(out);
         }
         auto max_age = issued.info.expires_at ? (*issued.info.expires_at - repo::now_ms()) / 1000 : 0;
-        return cookie_response(Response::json(out), issued.token, max_age, secure_cookie_);
+        auto csrf = csrf_token(issued.token);
+        out["csrf_token"] = csrf;
+        return cookie_response(Response::json(out), issued.token, csrf, max_age, secure_cookie_);
       },
       login_opts);
 
@@ -186,14 +192,14 @@ void Module::add_routes(http::Router& r) {
         // Sessions end; API and service tokens are revoked with DELETE /tokens/{id} instead.
         if (auto t = svc.token_info(req.principal.credential); t && t->kind == "session")
           svc.revoke_token(Actor::daemon(), t->id);
-        return cookie_response(Response::no_content(), "", 0, secure_cookie_);
+        return cookie_response(Response::no_content(), "", "", 0, secure_cookie_);
       },
       opts(http::RouteOptions{.body = BodyKind::memory, .body_limit = 1024},
            "End this session (revokes a session token, clears the cookie)"));
 
   r.get(
       "/api/v1/auth/whoami",
-      [&svc, &authz](Request& req) {
+      [this, &svc, &authz](Request& req) {
         const auto& who = req.principal;
         auto projects = json::array();
         for (const auto& [p, role] : svc.list_projects(Actor::of(who), false))
@@ -201,9 +207,14 @@ void Module::add_routes(http::Router& r) {
         json out{{"name", who.name},           {"kind", who.kind},     {"admin", authz.is_admin(who)},
                  {"cluster", authz.cluster()}, {"projects", projects}, {"roles", authz.held_roles(who.name)}};
         if (auto t = svc.token_info(who.credential)) out["token"] = to_json(*t);
+        // A reloaded console page has the cookies but not the token it must echo.
+        if (auto session = cookie_session(req)) {
+          out["csrf_token"] = csrf_token(*session);
+          sodium_memzero(session->data(), session->size());
+        }
         return Response::json(out);
       },
-      opts(get, "Who the caller is: name, projects, roles, token"));
+      opts(get, "Who the caller is: name, projects, roles, token (and csrf_token with the session cookie)"));
 
   // --- users
   r.get(

@@ -153,4 +153,13 @@ std::optional<http::Principal> Authorizer::authenticate_token(std::string_view t
   return out;
 }
 
+bool Authorizer::still_authenticated(const http::Principal& who, std::int64_t now_ms) const {
+  if (!who.authenticated() || who.credential.empty()) return false;
+  const auto& st = current();
+  if (!st.principals.contains(who.name)) return false;
+  for (const auto& [key, t] : st.tokens)
+    if (t.id == who.credential) return t.principal == who.name && !(t.expires_at && *t.expires_at <= now_ms);
+  return false;
+}
+
 }  // namespace neurod::auth

@@ -92,6 +92,11 @@ class Authorizer {
   void publish(std::shared_ptr<const State> next);
   // The principal a token value stands for, if it is known and not expired.
   std::optional<http::Principal> authenticate_token(std::string_view token, std::int64_t now_ms) const;
+  // Whether the token a principal was authenticated with (Principal::credential, a token
+  // id) still authenticates it: not revoked, not expired, its principal not removed. For
+  // long-lived streams, which authenticated once; a scan of the tokens, so callers check
+  // when state()->version moved or now and then, not per message.
+  bool still_authenticated(const http::Principal& who, std::int64_t now_ms) const;
 
  private:
   // The snapshot for this thread: a thread-local copy refreshed when the generation

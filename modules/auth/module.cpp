@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "db/database.hpp"
+#include "modules/auth/crypto.hpp"
 #include "modules/auth/repo.hpp"
 #include "modules/system/module.hpp"
 
@@ -114,6 +115,106 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
 constexpr std::string_view kCookie = "neurod_session";
 constexpr std::string_view kWsPrefix = "bearer.neurod-";
 
+// The value of the session cookie in a Cookie header.
+std::optional<std::string> session_cookie(std::string_view header) {
+  std::string_view rest = header;
+  while (!rest.empty()) {
+    auto semi = rest.find(';');
+    auto part = trim(rest.substr(0, semi));
+    rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+    if (part.size() > kCookie.size() && part.starts_with(kCookie) && part[kCookie.size()] == '=')
+      return std::string(part.substr(kCookie.size() + 1));
+  }
+  return std::nullopt;
+}
+
+bool iequals(std::string_view a, std::string_view b) { return a.size() == b.size() && iequals_prefix(a, b); }
+
+// "host[:port]" (IPv6 in brackets) as lowercased host and port; the port defaults to
+// `default_port`. nullopt when malformed.
+std::optional<std::pair<std::string, std::string>> host_port(std::string_view s, std::string_view default_port) {
+  s = trim(s);
+  if (s.empty()) return std::nullopt;
+  std::string_view host, port;
+  if (s.front() == '[') {
+    auto close = s.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = s.substr(0, close + 1);
+    auto rest = s.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+    }
+  } else {
+    auto colon = s.rfind(':');
+    host = s.substr(0, colon);
+    if (colon != std::string_view::npos) port = s.substr(colon + 1);
+  }
+  if (host.empty()) return std::nullopt;
+  if (port.empty()) port = default_port;
+  for (char c : port)
+    if (c < '0' || c > '9') return std::nullopt;
+  std::string h(host);
+  for (auto& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::pair{h, std::string(port)};
+}
+
+// Whether an Origin header ("https://host:port") names the server the request came to:
+// its Host header, or X-Forwarded-Host where a reverse proxy rewrote Host. A browser sends
+// neither of those on a page's behalf (Host is the address it connects to; scripts cannot
+// set X-Forwarded-Host across sites without a CORS preflight neurod never allows, nor on a
+// WebSocket upgrade), so a page elsewhere cannot make them match its own origin.
+bool same_origin(std::string_view origin, const http::Request& req) {
+  origin = trim(origin);
+  auto sep = origin.find("://");
+  if (sep == std::string_view::npos) return false;  // "null" (sandboxed frames, file:) and garbage
+  auto scheme = origin.substr(0, sep);
+  std::string_view default_port = iequals(scheme, "http") ? "80" : iequals(scheme, "https") ? "443" : "";
+  if (default_port.empty()) return false;
+  auto authority = origin.substr(sep + 3);
+  if (authority.find_first_of("/?#@") != std::string_view::npos) return false;
+  auto from = host_port(authority, default_port);
+  if (!from) return false;
+  std::vector<std::string_view> targets;
+  if (auto h = req.header("Host")) targets.push_back(*h);
+  if (auto f = req.header("X-Forwarded-Host")) targets.push_back(f->substr(0, f->find(',')));
+  for (auto t : targets)
+    if (auto to = host_port(t, default_port); to && *to == *from) return true;
+  return false;
+}
+
+bool is_websocket_upgrade(const http::Request& req) {
+  auto u = req.header("Upgrade");
+  return u && iequals(trim(*u), "websocket");
+}
+
+// Browser protection for requests that carry the session cookie (modules/auth/README.md
+// "The console's cookie"). A page on another site can make the browser send the cookie
+// (a form post, a WebSocket) but can neither read the CSRF token nor fake the Origin.
+void check_cookie_request(const http::Request& req, std::string_view expected_csrf) {
+  using http::Method;
+  bool safe = req.method == Method::get || req.method == Method::head || req.method == Method::options;
+  bool upgrade = is_websocket_upgrade(req);
+  if (safe && !upgrade) return;
+  if (auto origin = req.header("Origin"); origin && !same_origin(*origin, req)) {
+    auto shown = std::string(origin->substr(0, 200));
+    throw Error(errc::forbidden, "the request comes from a page at '" + shown +
+                                     "', not from this server: requests with the session cookie are accepted from "
+                                     "neurod's own pages only (behind a reverse proxy, pass the original Host or "
+                                     "X-Forwarded-Host)")
+        .with_code("origin_mismatch");
+  }
+  if (safe) return;  // a WebSocket upgrade (a GET): browsers always send Origin on those
+  auto given = req.header("X-CSRF-Token");
+  if (!given || !constant_time_equal(trim(*given), expected_csrf))
+    throw Error(errc::forbidden,
+                std::string(given ? "the X-CSRF-Token header does not match this session"
+                                  : "this request carries the session cookie but no X-CSRF-Token header") +
+                    ": send the session's csrf_token (from the login answer, GET /api/v1/auth/whoami or the "
+                    "neurod_csrf cookie) as X-CSRF-Token, or authenticate with 'Authorization: Bearer TOKEN'")
+        .with_code("csrf_failed");
+}
+
 }  // namespace
 
 Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config), ctx_(ctx) {
@@ -129,6 +230,11 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
                                               config_.login_window);
   try {
     scoped_ = std::make_unique<ScopedTokens>(ctx.module_dir("auth") / "scoped-token.key");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("modules.auth: ") + e.what());
+  }
+  try {
+    csrf_key_ = load_or_create_key(ctx.module_dir("auth") / "csrf.key", 32, "CSRF key");
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("modules.auth: ") + e.what());
   }
@@ -239,6 +345,7 @@ app::Health Module::health() {
 // snapshot, never the database.
 std::optional<http::Principal> Module::authenticate(const http::Request& req) const {
   std::optional<std::string> token;
+  std::string csrf;  // set when the token came from the session cookie
   if (auto h = req.header("Authorization")) {
     auto v = trim(*h);
     if (iequals_prefix(v, "Bearer ")) {
@@ -256,17 +363,13 @@ std::optional<http::Principal> Module::authenticate(const http::Request& req) co
           .with_code("invalid_token");
     }
   } else if (auto c = req.header("Cookie")) {
-    std::string_view rest = *c;
-    while (!rest.empty()) {
-      auto semi = rest.find(';');
-      auto part = trim(rest.substr(0, semi));
-      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
-      if (part.size() > kCookie.size() && part.starts_with(kCookie) && part[kCookie.size()] == '=') {
-        token = std::string(part.substr(kCookie.size() + 1));
-        break;
-      }
-    }
+    token = session_cookie(*c);
+    // The cookie is the browser's credential: what a page elsewhere can make it send.
+    if (token) csrf = csrf_token(*token);
   }
+  auto cookie_checks = [&] {
+    if (!csrf.empty()) check_cookie_request(req, csrf);
+  };
   if (!token) {
     for (auto h : req.headers.get_all("Sec-WebSocket-Protocol")) {
       std::string_view rest = h;
@@ -289,6 +392,7 @@ std::optional<http::Principal> Module::authenticate(const http::Request& req) co
     if (!p)
       throw Error(errc::unauthenticated, "the registry token is invalid or expired: ask /v2/token for a new one")
           .with_code("invalid_token");
+    cookie_checks();
     return p;
   }
   auto p = authz_->authenticate_token(*token, repo::now_ms());
@@ -296,7 +400,18 @@ std::optional<http::Principal> Module::authenticate(const http::Request& req) co
   if (!p)
     throw Error(errc::unauthenticated, "the token is invalid, expired or revoked: log in again (neuro login)")
         .with_code("invalid_token");
+  cookie_checks();
   return p;
+}
+
+std::string Module::csrf_token(std::string_view session_token) const {
+  return hmac_sha256_b64url(csrf_key_, session_token);
+}
+
+std::optional<std::string> Module::cookie_session(const http::Request& req) {
+  if (req.header("Authorization")) return std::nullopt;
+  auto c = req.header("Cookie");
+  return c ? session_cookie(*c) : std::nullopt;
 }
 
 std::optional<std::int64_t> Module::scoped_token_expiry(const http::Request& req) const {

@@ -64,6 +64,14 @@ class Module : public app::ModuleBase {
   std::optional<std::int64_t> scoped_token_expiry(const http::Request& req) const;
   const ScopedTokens& scoped_tokens() const { return *scoped_; }
 
+  // The console's CSRF token for a session token: base64url(HMAC-SHA256(csrf.key, token)).
+  // Derived, never stored: the same session always gets the same one, across restarts.
+  std::string csrf_token(std::string_view session_token) const;
+  // The session token of a request that authenticates with the neurod_session cookie
+  // (a Cookie header and no Authorization header: that is what authenticate() uses);
+  // nullopt for every other kind of credential.
+  static std::optional<std::string> cookie_session(const http::Request& req);
+
  private:
   void add_routes(http::Router& r);                  // api.cpp
   void add_quota_and_audit_routes(http::Router& r);  // api_quota.cpp
@@ -79,6 +87,7 @@ class Module : public app::ModuleBase {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<LoginThrottle> throttle_;
   std::unique_ptr<ScopedTokens> scoped_;
+  std::string csrf_key_;
 };
 
 }  // namespace neurod::auth

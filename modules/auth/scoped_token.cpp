@@ -5,10 +5,6 @@
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -52,34 +48,8 @@ ScopedTokens::ScopedTokens(std::string key) : key_(std::move(key)) {
   if (key_.size() < 16) throw std::runtime_error("the scoped-token key is too short");
 }
 
-ScopedTokens::ScopedTokens(const std::filesystem::path& key_file) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium cannot be initialised");
-  int fd = ::open(key_file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[kKeySize * 2];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    if (n != static_cast<ssize_t>(kKeySize))
-      throw std::runtime_error(key_file.string() + " is not a scoped-token key (" + std::to_string(kKeySize) +
-                               " bytes); delete it to make a new one (tokens issued under it stop working)");
-    key_.assign(buf, kKeySize);
-    sodium_memzero(buf, sizeof buf);
-    return;
-  }
-  if (errno != ENOENT) throw std::runtime_error("cannot read " + key_file.string() + ": " + std::strerror(errno));
-  key_.resize(kKeySize);
-  randombytes_buf(key_.data(), key_.size());
-  auto tmp = key_file;
-  tmp += ".tmp";
-  fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string() + ": " + std::strerror(errno));
-  bool ok = ::write(fd, key_.data(), key_.size()) == static_cast<ssize_t>(key_.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), key_file.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("cannot write " + key_file.string() + ": " + std::strerror(errno));
-  }
-}
+ScopedTokens::ScopedTokens(const std::filesystem::path& key_file)
+    : key_(load_or_create_key(key_file, kKeySize, "scoped-token key")) {}
 
 ScopedToken ScopedTokens::issue(const http::Principal& who, std::vector<std::string> scopes, Duration ttl,
                                 std::int64_t now_ms) const {

@@ -91,6 +91,8 @@ void Module::add_routes(http::Router& r) {
       [this](Request& req) {
         auto filter = filter_from(req);
         auto who = req.principal;
+        // The live list (watch.hpp): a flag, not a path, since any path under /jobs/ may be a job's name.
+        if (bool_param(req, "watch")) return watchers_->open(who, filter);
         if (wants_ndjson(req)) {
           return Response::stream("application/x-ndjson", [this, who, filter](http::StreamWriter& out) {
             auto now = now_ms();
@@ -106,7 +108,7 @@ void Module::add_routes(http::Router& r) {
         });
         return Response::json({{"jobs", std::move(jobs)}});
       },
-      {.body = http::BodyKind::none, .summary = "List jobs (filters: status tag owner project_name name since until)"});
+      {.body = http::BodyKind::none, .summary = "List jobs (filters: status tag owner project_name name since until); watch=true: a live SSE stream"});
 
   r.get(
       "/api/v1/jobs/{job}",

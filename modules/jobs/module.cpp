@@ -43,6 +43,14 @@ void Config::describe(config::Schema<Config>& s) {
   s.field("life_span_warning", &Config::life_span_warning,
           "A running job whose life span ends within this long gets one `job.life_span_ending` event (the\n"
           "notifications module tells its owner); 0: no warning.");
+  s.field("watch_keepalive", &Config::watch_keepalive,
+          "How often an idle job-list stream (GET /api/v1/jobs?watch=true) gets a `: keepalive` line, so that\n"
+          "proxies keep it open and clients notice a dead connection.")
+      .min(100);
+  s.field("watch_max_backlog", &Config::watch_max_backlog,
+          "A job-list stream whose client has more than this many bytes of events unread is cut off (the client\n"
+          "reconnects and gets a fresh snapshot).")
+      .min(1024);
   s.field("image_registry", &Config::image_registry,
           "Where image:NAME:TAG points: empty for this neurod's own registry (the registry module; jobs pull\n"
           "with a short-lived token of their owner), host:port for another registry (jobs pull\n"
@@ -131,14 +139,34 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config) 
   m.callback_gauge("neurod_jobs_memory_allocated_bytes", "Memory held by jobs at the executor.", [this] {
     return metrics::Registry::Samples{{{}, static_cast<double>(scheduler_->stats().memory_used)}};
   });
+  WatchOptions wo;
+  wo.keepalive = config.watch_keepalive;
+  wo.max_backlog = static_cast<std::size_t>(config.watch_max_backlog.bytes);
+  watchers_ = std::make_shared<Watchers>(*service_, ctx.events(), wo);
+  watchers_->start();
+  service_->set_change_listener([w = watchers_.get()](const std::string& id) { w->changed(id); });
+  ctx.add_task("jobs-watch", [w = watchers_](std::stop_token stop) { w->run(stop); });
+  m.callback_gauge("neurod_jobs_watchers", "Open job-list streams (GET /api/v1/jobs?watch=true).", [this] {
+    return metrics::Registry::Samples{{{}, static_cast<double>(watchers_->count())}};
+  });
+  m.callback_counter("neurod_jobs_watchers_dropped_total",
+                     "Job-list streams cut off because their client fell too far behind.", [this] {
+                       return metrics::Registry::Samples{{{}, static_cast<double>(watchers_->dropped())}};
+                     });
   add_routes(ctx.router());
 }
 
-Module::~Module() { scheduler_->stop(); }
+Module::~Module() {
+  watchers_->stop();
+  scheduler_->stop();
+}
 
 void Module::on_all_loaded() { scheduler_->start(); }
 
-void Module::on_stopping() { scheduler_->stop(); }
+void Module::on_stopping() {
+  watchers_->stop();
+  scheduler_->stop();
+}
 
 app::Health Module::health() {
   app::Health h;

@@ -6,6 +6,7 @@
 #include "app/module.hpp"
 #include "modules/jobs/scheduler.hpp"
 #include "modules/jobs/service.hpp"
+#include "modules/jobs/watch.hpp"
 
 #include <memory>
 
@@ -21,6 +22,9 @@ struct Config {
   // Notifications: how long before a running job's life span ends `job.life_span_ending` is
   // published (0: never).
   Duration life_span_warning = std::chrono::minutes(10);
+  // The live job list (GET /api/v1/jobs?watch=true).
+  Duration watch_keepalive = std::chrono::seconds(15);
+  config::Size watch_max_backlog{1ull << 20};
   static void describe(config::Schema<Config>& s);
 };
 
@@ -47,6 +51,7 @@ class Module : public app::ModuleBase {
   Config config_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Service> service_;
+  std::shared_ptr<Watchers> watchers_;  // GET /api/v1/jobs?watch=true (watch.hpp)
 };
 
 }  // namespace neurod::jobs

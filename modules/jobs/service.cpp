@@ -224,9 +224,26 @@ Job Service::set_life_span(const http::Principal& who, std::string_view id_or_na
   }
   db_.write([&](soci::session& s) { repo::set_max_run_time(s, row.job.id, minutes); });
   scheduler_.set_life_span(row.job.id, minutes);
+  if (changed_) changed_(row.job.id);
   row.job.spec.max_run_time_minutes = minutes;
   return row.job;
 }
+
+std::optional<Job> Service::find(const std::string& id) {
+  auto row = db_.read([&](soci::session& s) { return repo::load(s, id, authz_.cluster()); });
+  if (!row) return std::nullopt;
+  return std::move(row->job);
+}
+
+bool Service::readable(const http::Principal& who, const Job& job) const {
+  return can(who, job, static_cast<int>(auth::Action::read));
+}
+
+bool Service::still_authenticated(const http::Principal& who) const {
+  return authz_.still_authenticated(who, now_ms());
+}
+
+std::int64_t Service::identity_version() const { return authz_.state()->version; }
 
 std::vector<repo::StatusChange> Service::status_changes_after(std::int64_t after_seq, std::size_t limit) {
   return db_.read([&](soci::session& s) { return repo::status_changes_after(s, after_seq, limit); });

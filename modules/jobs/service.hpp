@@ -44,6 +44,19 @@ class Service {
   void cancel(const http::Principal& who, std::string_view id_or_name);
   Job set_life_span(const http::Principal& who, std::string_view id_or_name, const nlohmann::json& body);
 
+  // A job by id without a permission check (the caller is a module: the job-list
+  // watchers check readable() themselves); nullopt when there is none.
+  std::optional<Job> find(const std::string& id);
+  // Whether the caller may read the job: the check list() and get() make.
+  bool readable(const http::Principal& who, const Job& job) const;
+  // Whether the caller's token still authenticates it (not revoked, not expired): for
+  // long-lived streams, which authenticated once. Scans the tokens: check when
+  // identity_version() moved, or now and then.
+  bool still_authenticated(const http::Principal& who) const;
+  std::int64_t identity_version() const;
+  // Told the id of a job that changed without a bus event (its life span).
+  void set_change_listener(std::function<void(const std::string&)> fn) { changed_ = std::move(fn); }
+
   // The status history as an outbox, for subscribers that must not miss a change
   // (notifications): up to `limit` changes after `after_seq`, in seq order. No
   // permission check: the caller is a module, not a user.
@@ -61,6 +74,7 @@ class Service {
   Scheduler& scheduler_;
   events::Bus& bus_;
   ServiceOptions options_;
+  std::function<void(const std::string&)> changed_;
 };
 
 }  // namespace neurod::jobs

@@ -216,7 +216,10 @@ TEST_CASE_TEMPLATE("a cookie login sets an HttpOnly SameSite=Strict cookie that 
   CHECK(who.json()["token"]["id"] == r.json()["token_id"]);
   CHECK(anon.request("GET", "/api/v1/auth/whoami", "", {{"Cookie", "neurod_session_x=" + value}}).status == 401);
 
-  auto out = anon.request("POST", "/api/v1/auth/logout", "", cookie);
+  // Mutations with the cookie echo its CSRF token (auth_csrf_test.cpp).
+  auto with_csrf = cookie;
+  with_csrf.emplace_back("X-CSRF-Token", r.json()["csrf_token"].get<std::string>());
+  auto out = anon.request("POST", "/api/v1/auth/logout", "", with_csrf);
   EXPECT_STATUS(out, 204);
   auto cleared = out.header("Set-Cookie").value_or("");
   CHECK(cookie_value(cleared) == "");

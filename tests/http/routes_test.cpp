@@ -74,6 +74,10 @@ TEST_CASE("every non-public route answers 401 without credentials") {
     }
   }
   CHECK(seen_public == kPublic);
+  // The live job list is a flag on the list route, not a route of its own.
+  auto watch = client.request("GET", "/api/v1/jobs?watch=true");
+  CHECK(watch.status == 401);
+  CHECK(watch.json()["error"]["code"] == "unauthenticated");
 }
 
 // The second walk: mallory holds a valid token but no permission beyond her own
@@ -309,6 +313,9 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
   REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/users/admin", {{"cpu_hours", 5}}), 200);
   REQUIRE_STATUS(admin.request("PUT", "/api/v1/storage/admin/data/f.txt", "admin's"), 201);
   REQUIRE_STATUS(admin.post("/api/v1/secrets", {{"key", "ADMIN_SECRET"}, {"value", "dg=="}}), 201);
+  auto admin_job = admin.post("/api/v1/jobs", {{"image", "busybox:1"}, {"name", "admin-job"}});
+  REQUIRE_STATUS(admin_job, 202);
+  const std::string admin_job_id = admin_job.json()["id"];
   auto sub = admin.post("/api/v1/notifications/subscriptions", {{"channel", "webhook"}, {"target", "http://127.0.0.1:9/"}});
   REQUIRE_STATUS(sub, 201);
   f.admin_subscription_id = sub.json()["id"];
@@ -365,6 +372,24 @@ TEST_CASE_TEMPLATE("every non-public route refuses an authenticated user without
     CAPTURE(v.target);
     auto res = mallory.request(v.method, v.target, v.body.is_null() ? "" : v.body.dump());
     EXPECT_STATUS(res, v.status);
+  }
+
+  // The live job list (GET /api/v1/jobs?watch=true): her stream starts with an empty list,
+  // whatever she filters for, although the admin has a job.
+  for (const std::string& filter : {"", "&owner=admin", "&project_name=admin", "&name=admin-job"}) {
+    CAPTURE(filter);
+    http::ClientOptions o;
+    o.token = mallory.token();
+    auto c = env.server().client(o);
+    std::string got;
+    auto r = c.stream("GET", "/api/v1/jobs?watch=true" + filter, [&](std::string_view chunk) {
+      got += chunk;
+      auto at = got.find("event: snapshot");
+      return at == std::string::npos || got.find("\n\n", at) == std::string::npos;
+    });
+    CHECK(r.status == 200);
+    CHECK(got.find("data: {\"jobs\":[]}") != std::string::npos);
+    CHECK(got.find(admin_job_id) == std::string::npos);
   }
 
   // Nothing she tried happened.

@@ -88,6 +88,15 @@ class Module : public app::ModuleBase {
       };
       return h;
     }, pub);
+    // An authenticated WebSocket: says who the caller is, then closes.
+    r.websocket("/test/ws_private", [](http::Request& req) {
+      http::WebSocketHandler h;
+      h.on_open = [name = req.principal.name](std::shared_ptr<http::WebSocket> ws) {
+        ws->send_text("you are " + name);
+        ws->close(1000, "bye");
+      };
+      return h;
+    });
     // Back-pressure (WebSocket in types.hpp). ws_flood: a producer thread sends
     // kFloodBytes in 64 KiB messages, keeping at most 1 MiB queued by waiting for on_drain;
     // the most it ever saw queued goes to flood_max_queued().
