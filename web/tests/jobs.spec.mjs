@@ -146,11 +146,8 @@ test('jobs: run from the form, follow logs and charts, kill, see the list', { ti
 
   await row(serve.id).getByRole('button', { name: 'Kill notebook' }).click();
   await page.getByRole('dialog', { name: /Kill notebook/ }).getByRole('button', { name: 'Kill the job' }).click();
-  await row(serve.id).locator('.badge', { hasText: 'cancelled' }).waitFor({ timeout: 30000 }).catch(async () => {
-    // Without the live stream the Active list is loaded again after the kill and the
-    // cancelled job leaves it.
-    await row(serve.id).waitFor({ state: 'detached', timeout: 30000 });
-  });
+  // The stream says the cancelled job left the Active filter (a `remove` event).
+  await row(serve.id).waitFor({ state: 'detached', timeout: 30000 });
   await waitForStatus(cluster, token, serve.id, ['cancelled']);
 
   assert.deepEqual(page.problems, []);
@@ -202,8 +199,7 @@ function mockJob(id, name, status, reason = '') {
 
 // The watch adapter (web/src/lib/jobs-watch.ts) against the stream's contract, served here
 // by the browser's request interception: a `snapshot` event, then `job` events that
-// replace rows by id. (The neurod of this change answers the plain list; the first test
-// covers that fallback.)
+// replace rows by id, and `remove` drops one (the first test runs on neurod's real stream).
 test('jobs: the list follows the job stream (snapshot, then job events)', { timeout: 120000 }, async (t) => {
   const { cluster, browser } = await setup(t, { runtime: 'process' });
   const alice = await cluster.addUser('alice');
@@ -220,14 +216,14 @@ test('jobs: the list follows the job stream (snapshot, then job events)', { time
       status: 200,
       headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' },
       body: 'retry: 600000\n\n' + ev('snapshot', { jobs: [a, b] }) + ev('job', { ...a, status: 'running', history: { ...a.history, status: 'running', reason: '' } }) +
-        ev('job', job('job-cccc', 'third', 'pending', 'Scheduling')),
+        ev('job', job('job-cccc', 'third', 'pending', 'Scheduling')) + ev('remove', { id: 'job-bbbb' }),
     });
   });
   await page.goto('/jobs');
   const row = (id) => page.locator(`tr[data-job-id="${id}"]`);
   await row('job-aaaa').locator('.badge', { hasText: 'running' }).waitFor();
-  await row('job-bbbb').locator('.badge', { hasText: 'running' }).waitFor();
   await row('job-cccc').locator('.badge', { hasText: 'pending' }).waitFor();
+  await row('job-bbbb').waitFor({ state: 'detached' });
   assert.equal(await page.getByText('Live updates unavailable').count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Refresh' }).count(), 0);
   assert.ok(requests >= 1);
@@ -248,7 +244,9 @@ test('jobs: the log reconnects with since and repeats nothing; charts fill from 
   running.history.started_at = new Date(Date.now() - 60000).toISOString();
   let status = running;
   await page.route(new RegExp(`/api/v1/jobs/${id}$`), (route) => route.fulfill({ json: status }));
-  await page.route(/\/api\/v1\/jobs\?/, (route) => route.fulfill({ json: { jobs: [] } }));
+  // The job page watches its job: an empty snapshot, and no reconnect for a long while.
+  await page.route(/\/api\/v1\/jobs\?/, (route) =>
+    route.fulfill({ contentType: 'text/event-stream', body: 'retry: 600000\nevent: snapshot\ndata: {"jobs":[]}\n\n' }));
   const now = Date.now() / 1000;
   await page.route(new RegExp(`/api/v1/jobs/${id}/telemetry`), (route) =>
     route.fulfill({

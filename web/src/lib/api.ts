@@ -22,6 +22,11 @@ export function onUnauthenticated(fn: Listener): () => void {
   return () => unauthenticatedListeners.delete(fn);
 }
 
+// Tells the app that the session is gone (a stream learned it rather than a request).
+export function sessionEnded(): void {
+  unauthenticatedListeners.forEach((fn) => fn());
+}
+
 export function cookie(name: string): string {
   for (const part of document.cookie.split(';')) {
     const [k, ...v] = part.trim().split('=');

@@ -1,19 +1,15 @@
-// The one adapter between the console and the live job-list stream.
-//
-// Contract (the stream another change adds to neurod): `GET /api/v1/jobs?watch=true&<filters>`
-// answers `text/event-stream` with first an event `snapshot` whose data is {"jobs": [...]}
-// (the list the same filters give without `watch`), then an event `job` per change whose
-// data is one full job JSON (the page replaces the row with that id, or adds it).
-//
-// Fallback: a neurod without the stream answers the plain list (JSON) and ignores `watch`.
-// Then that answer is the snapshot, `live` is false, and the page refreshes only when the
-// user acts (`refresh()`): there is no timer polling loop.
-//
-// The first request is a fetch() that asks for text/event-stream: when the answer is a
-// stream it is dropped and an EventSource opened (it reconnects by itself); when it is JSON
-// it is used as it is. (An EventSource pointed at a JSON answer would fail with a console
-// error and give no body.)
-import { api, ApiError, query } from './api';
+// The one adapter between the console and the live job list: `GET /api/v1/jobs?watch=true`
+// with the list's filters, as Server-Sent Events (modules/jobs/README.md):
+//   event `snapshot`: {"jobs": [...]}, the list those filters give, first and after every
+//                     reconnect (the stream has no event ids: a reconnect starts afresh);
+//   event `job`:      one full job (submitted, changed status, new life span): replace the
+//                     row with that id, or add it;
+//   event `remove`:   {"id"}: the job left the filter or the caller's sight;
+//   event `end`:      the session ended (logout, revoked, expired): back to the login page.
+// EventSource reconnects by itself after a dropped connection. When the stream cannot be
+// opened at all (an older neurod that answers the plain list), the list is loaded once and
+// the page refreshes only when the user acts: there is no polling timer.
+import { api, ApiError, query, sessionEnded } from './api';
 import type { Job } from './jobs';
 
 export interface JobFilters {
@@ -30,6 +26,7 @@ export interface JobFilters {
 export interface WatchHandlers {
   onSnapshot: (jobs: Job[]) => void;
   onJob: (job: Job) => void;
+  onRemove?: (id: string) => void;
   onError?: (e: Error) => void;
   // true: events stream in; false: the list was loaded once (refresh() to load it again).
   onLive?: (live: boolean) => void;
@@ -104,6 +101,20 @@ export function watchJobs(filters: JobFilters, h: WatchHandlers): WatchHandle {
       }
     };
     es.addEventListener('job', onJob);
+    es.addEventListener('remove', (ev) => {
+      try {
+        const { id } = JSON.parse((ev as MessageEvent).data) as { id: string };
+        if (!filters.id || id === filters.id) h.onRemove?.(id);
+      } catch (e) {
+        h.onError?.(e as Error);
+      }
+    });
+    es.addEventListener('end', () => {
+      closed = true;
+      es.close();
+      source = null;
+      sessionEnded();
+    });
     es.addEventListener('error', () => {
       if (closed) return;
       // CONNECTING: EventSource retries by itself and the server sends a new snapshot, so
@@ -118,34 +129,9 @@ export function watchJobs(filters: JobFilters, h: WatchHandlers): WatchHandle {
     });
   };
 
-  const start = async () => {
-    const url = `/api/v1/jobs${listQuery(filters, true)}`;
-    ctl = new AbortController();
-    try {
-      const res = await api.get<Response>(url, {
-        raw: true,
-        signal: ctl.signal,
-        headers: { Accept: 'text/event-stream, application/json;q=0.5' },
-      });
-      if (closed) return;
-      const type = res.headers.get('Content-Type') || '';
-      if (type.includes('text/event-stream')) {
-        ctl.abort(); // the EventSource asks again and keeps the stream open
-        openStream(url);
-        return;
-      }
-      const body = (await res.json()) as { jobs?: Job[] };
-      if (closed) return;
-      setLive(false);
-      h.onSnapshot(keep(body.jobs ?? []));
-    } catch (e) {
-      if (closed || (e as Error).name === 'AbortError') return;
-      setLive(false);
-      h.onError?.(e as Error);
-    }
-  };
+  const start = () => openStream(`/api/v1/jobs${listQuery(filters, true)}`);
 
-  void start();
+  start();
 
   return {
     close() {

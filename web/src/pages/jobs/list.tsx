@@ -42,6 +42,7 @@ export function JobsPage(_props: { params: Record<string, string> }) {
           setError(null);
         },
         onJob: (j) => setJobs((old) => upsertJob(old ?? [], j)),
+        onRemove: (id) => setJobs((old) => (old ?? []).filter((j) => j.id !== id)),
         onError: setError,
         onLive: setLive,
       },
