@@ -93,6 +93,7 @@ void Module::add_quota_and_audit_routes(http::Router& r) {
         [&svc, &authz, &q](Request& req) {
           const auto& who = req.principal;
           auto actor = Actor::of(who);
+          q.sync_usage();  // what the caller just wrote is in the answer
           if (auto project = req.query_param("project")) {
             svc.get_project(actor, *project);  // members and admins only; others get 404
             return Response::json({{"projects", json::array({quota_json(q, {"project", *project})})}});
@@ -128,6 +129,7 @@ void Module::add_quota_and_audit_routes(http::Router& r) {
   r.get("/api/v1/admin/quotas/{kind}/{name}",
         [&q, admin_subject](Request& req) {
           auto s = admin_subject(req);
+          q.sync_usage();
           return Response::json(quota_json(q, s));
         },
         {.body = BodyKind::none, .summary = "A user's or project's quota and usage (admin)"});
@@ -155,6 +157,7 @@ void Module::add_quota_and_audit_routes(http::Router& r) {
             l.period = *d;
           }
           q.set_limits(s, l);
+          q.sync_usage();
           return Response::json(quota_json(q, s));
         },
         {.body = BodyKind::memory, .body_limit = 16 * 1024, .summary = "Set quota limits (admin; null = unlimited)"});

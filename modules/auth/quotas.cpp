@@ -6,6 +6,7 @@
 #include "modules/auth/repo.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -164,6 +165,7 @@ void Quotas::set_limits(const Subject& s, const Limits& l) {
         soci::use(s.kind), soci::use(s.name), soci::use(jobs, ji), soci::use(cpu, ci), soci::use(gpu, gi),
         soci::use(bytes, bi), soci::use(period);
   });
+  limits_version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void Quotas::reset_limits(const Subject& s) {
@@ -171,6 +173,16 @@ void Quotas::reset_limits(const Subject& s) {
   db_.write([&](soci::session& ses) {
     ses << "DELETE FROM auth_quotas WHERE subject_kind = :k AND subject = :n", soci::use(s.kind), soci::use(s.name);
   });
+  limits_version_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void Quotas::sync_usage() {
+  if (!usage_sync_) return;
+  try {
+    usage_sync_();
+  } catch (const std::exception& e) {
+    spdlog::warn("auth: could not bring quota usage up to date: {}", e.what());
+  }
 }
 
 Usage Quotas::usage(const Subject& s) {
@@ -190,9 +202,12 @@ Usage Quotas::usage(const Subject& s) {
   });
 }
 
-// amount < 0 gives back (release); the level never goes below zero.
-void Quotas::change(std::span<const Subject> subjects, Resource r, double amount, bool check) {
-  if (!std::isfinite(amount)) throw Error(errc::invalid_argument, "a quota amount must be a finite number");
+// amount < 0 gives back (release); the level never goes below zero. With `level`, each
+// subject's amount is what brings its usage to that level.
+void Quotas::change(std::span<const Subject> subjects, Resource r, double amount, bool check,
+                    std::optional<double> level) {
+  if (!std::isfinite(amount) || (level && !std::isfinite(*level)))
+    throw Error(errc::invalid_argument, "a quota amount must be a finite number");
   for (const auto& s : subjects) check_subject(s);
   std::vector<events::Event> crossings;  // notifications: published once committed
   db_.write([&](soci::session& ses) {
@@ -200,6 +215,7 @@ void Quotas::change(std::span<const Subject> subjects, Resource r, double amount
     for (const auto& s : subjects) {
       auto l = read_limits(ses, s);
       auto row = read_usage(ses, s, r, l.period, now);
+      if (level) amount = std::max(0.0, *level) - row.used;
       auto limit = l.of(r);
       if (check && limit && row.used + amount > *limit + 1e-9)
         throw Error(errc::forbidden,
@@ -247,6 +263,11 @@ void Quotas::reserve(std::span<const Subject> subjects, Resource r, double amoun
 void Quotas::consume(std::span<const Subject> subjects, Resource r, double amount) {
   if (!(amount >= 0)) throw Error(errc::invalid_argument, "a quota amount cannot be negative");
   change(subjects, r, amount, false);
+}
+
+void Quotas::set_level(std::span<const Subject> subjects, Resource r, double level) {
+  if (!(level >= 0)) throw Error(errc::invalid_argument, "a quota level cannot be negative");
+  change(subjects, r, 0, false, level);
 }
 
 void Quotas::release(std::span<const Subject> subjects, Resource r, double amount) {

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -64,6 +66,15 @@ class Quotas {
   void set_limits(const Subject& s, const Limits& l);
   void reset_limits(const Subject& s);
   Usage usage(const Subject& s);
+  // Bumped by every set_limits/reset_limits of this process: a module that caches limits
+  // (storage) compares it to drop its cache the moment an admin changes a quota.
+  std::uint64_t limits_version() const { return limits_version_.load(std::memory_order_acquire); }
+
+  // A module that counts a level in memory and writes it here in batches (storage bytes)
+  // registers how to write what it has pending; the quota API calls sync_usage() before it
+  // answers, so that the usage it shows includes the last write. One hook; nullptr removes it.
+  void set_usage_sync(std::function<void()> sync) { usage_sync_ = std::move(sync); }
+  void sync_usage();
 
   // Adds `amount` of r to every subject if each has room, all in one transaction; else
   // throws Error(forbidden, code "quota_exceeded") naming the first without room, and
@@ -73,13 +84,21 @@ class Quotas {
   void release(std::span<const Subject> subjects, Resource r, double amount);
   // Records use that already happened (CPU hours of a running job), without a check.
   void consume(std::span<const Subject> subjects, Resource r, double amount);
+  // Sets a level counted elsewhere (storage bytes) on every subject, without a check:
+  // the counter is the truth, whatever the stored usage said before. Threshold
+  // notifications as for consume.
+  void set_level(std::span<const Subject> subjects, Resource r, double level);
   // What is left before the limit (nullopt: unlimited; may be negative after consume).
   std::optional<double> remaining(const Subject& s, Resource r);
 
  private:
-  void change(std::span<const Subject> subjects, Resource r, double amount, bool check);
+  // amount < 0 gives back; with `level`, each subject's amount is level - its usage.
+  void change(std::span<const Subject> subjects, Resource r, double amount, bool check,
+              std::optional<double> level = std::nullopt);
   db::Database& db_;
   events::Bus* bus_ = nullptr;
+  std::atomic<std::uint64_t> limits_version_{0};
+  std::function<void()> usage_sync_;
 };
 
 }  // namespace neurod::auth

@@ -24,16 +24,37 @@ Accounting::Entry& Accounting::entry(const std::string& project) {
   }
   if (!e.seeded) {
     auto u = quotas_->usage(subject(project));
-    // What was counted before (releases seen before the seed stay applied).
+    // What was counted before (releases seen before the seed stay applied). flushed stays
+    // empty: the first flush writes the level, to the user's usage too.
     add(e, "", static_cast<std::int64_t>(u.storage_bytes));
-    e.flushed = static_cast<std::int64_t>(u.storage_bytes);
     e.seeded = true;
   }
-  if (e.limit_at == std::chrono::steady_clock::time_point{} || now - e.limit_at > kLimitTtl) {
-    auto l = quotas_->limits(subject(project));
-    e.limit = l.storage_bytes ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *l.storage_bytes)))
-                              : std::nullopt;
+  if (!e.owner_known && owner_of_) {
+    try {
+      e.owner = owner_of_(project);
+      e.owner_known = true;
+    } catch (const std::exception& ex) {
+      spdlog::warn("storage: could not tell whose personal project {} is (asking again later): {}", project, ex.what());
+    }
+  }
+  // Read at most kLimitTtl late, and at once after an admin changed a quota here.
+  auto version = quotas_->limits_version();
+  if (e.limit_at == std::chrono::steady_clock::time_point{} || now - e.limit_at > kLimitTtl ||
+      e.limit_version != version) {
+    auto clamp = [](std::optional<std::int64_t> v) {
+      return v ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(std::max<std::int64_t>(0, *v))) : std::nullopt;
+    };
+    e.limit = clamp(quotas_->limits(subject(project)).storage_bytes);
+    e.limit_of = "project " + project;
+    if (e.owner) {
+      auto user = clamp(quotas_->limits({"user", *e.owner}).storage_bytes);
+      if (user && (!e.limit || *user < *e.limit)) {
+        e.limit = user;
+        e.limit_of = "user " + *e.owner;
+      }
+    }
     e.limit_at = now;
+    e.limit_version = version;
   }
   return e;
 }
@@ -54,11 +75,14 @@ void Accounting::reserve(const std::string& project, std::uint64_t bytes, std::s
     auto left = *e.limit > static_cast<std::uint64_t>(std::max<std::int64_t>(0, e.used))
                     ? *e.limit - static_cast<std::uint64_t>(e.used)
                     : 0;
+    auto whose = e.limit_of.starts_with("user ")
+                     ? " (the storage quota of " + e.limit_of + ", whose personal project it is)"
+                     : std::string();
     throw Error(errc::forbidden,
-                "project " + project + " is over its storage quota: this write needs " + format_size_human(bytes) +
-                    " but only " + format_size_human(left) + " of " + format_size_human(*e.limit) +
-                    " is left; delete files or ask an admin to raise the quota",
-                nlohmann::json{{"limit", *e.limit}, {"used", e.used}, {"needed", bytes}})
+                "project " + project + " is over its storage quota" + whose + ": this write needs " +
+                    format_size_human(bytes) + " but only " + format_size_human(left) + " of " +
+                    format_size_human(*e.limit) + " is left; delete files or ask an admin to raise the quota",
+                nlohmann::json{{"limit", *e.limit}, {"used", e.used}, {"needed", bytes}, {"quota_of", e.limit_of}})
         .with_code("quota_exceeded");
   }
   add(e, source, static_cast<std::int64_t>(bytes));
@@ -100,26 +124,30 @@ void Accounting::set_used(const std::string& project, std::uint64_t bytes, std::
 
 void Accounting::flush() {
   if (!quotas_) return;
-  std::vector<std::pair<std::string, std::int64_t>> deltas;
+  std::lock_guard serial(flush_mu_);
+  struct Pending {
+    std::string project;
+    std::int64_t used;
+    std::optional<std::string> owner;
+  };
+  std::vector<Pending> pending;
   {
     std::lock_guard lock(mu_);
     for (auto& [name, e] : projects_) {
-      if (!e.seeded || e.used == e.flushed) continue;
-      deltas.emplace_back(name, e.used - e.flushed);
+      if (!e.seeded || e.flushed == e.used) continue;
+      pending.push_back({name, std::max<std::int64_t>(0, e.used), e.owner});
       e.flushed = e.used;
     }
   }
-  for (const auto& [name, d] : deltas) {
-    auth::Subject s = subject(name);
+  for (const auto& p : pending) {
+    std::vector<auth::Subject> subjects{subject(p.project)};
+    if (p.owner) subjects.push_back({"user", *p.owner});
     try {
-      if (d > 0)
-        quotas_->consume({&s, 1}, auth::Resource::storage_bytes, static_cast<double>(d));
-      else
-        quotas_->release({&s, 1}, auth::Resource::storage_bytes, static_cast<double>(-d));
+      quotas_->set_level(subjects, auth::Resource::storage_bytes, static_cast<double>(p.used));
     } catch (const std::exception& ex) {
-      spdlog::warn("storage: could not record project {}'s usage: {}", name, ex.what());
+      spdlog::warn("storage: could not record project {}'s usage: {}", p.project, ex.what());
       std::lock_guard lock(mu_);
-      projects_[name].flushed -= d;  // try again next time
+      projects_[p.project].flushed.reset();  // try again next time
     }
   }
 }

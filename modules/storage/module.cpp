@@ -46,8 +46,20 @@ Module::Module(const Config& config, app::ModuleContext& ctx)
     throw std::runtime_error(std::string("modules.storage: ") + e.what());
   }
   recover_interrupted_uploads(*tree_);
-  accounting_ = std::make_unique<Accounting>(&authm.quotas());
+  auto& svc = authm.service();
+  accounting_ = std::make_unique<Accounting>(&authm.quotas(), [&svc](const std::string& project) {
+    try {
+      auto info = svc.get_project(auth::Actor::daemon(), project);
+      return info.personal ? std::optional<std::string>(project) : std::nullopt;  // named after its user
+    } catch (const Error& e) {
+      if (e.code() == errc::not_found) return std::optional<std::string>();  // a removed project's leftovers
+      throw;
+    }
+  });
+  quotas_ = &authm.quotas();
   auto* acct = accounting_.get();
+  // auth's quota API shows the bytes of the last write, not those of the last flush.
+  quotas_->set_usage_sync([acct] { acct->flush(); });
   ctx.metrics().callback_gauge("neurod_storage_bytes", "Bytes in each project's storage, as last counted.", [acct] {
     metrics::Registry::Samples out;
     for (const auto& [project, bytes] : acct->by_source(Accounting::kStorage))
@@ -59,7 +71,9 @@ Module::Module(const Config& config, app::ModuleContext& ctx)
   ctx.add_task("storage", [this](std::stop_token st) { background(st); });
 }
 
-Module::~Module() = default;
+Module::~Module() {
+  if (quotas_) quotas_->set_usage_sync(nullptr);
+}
 
 void Module::on_stopping() {
   try {

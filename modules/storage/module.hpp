@@ -13,6 +13,7 @@
 
 namespace neurod::auth {
 class Authorizer;
+class Quotas;
 }
 
 namespace neurod::storage {
@@ -76,6 +77,7 @@ class Module : public app::ModuleBase {
   Duration partial_ttl_;
   Duration usage_scan_interval_;
   auth::Authorizer* authz_ = nullptr;
+  auth::Quotas* quotas_ = nullptr;
   std::unique_ptr<Tree> tree_;
   std::unique_ptr<Accounting> accounting_;
 };

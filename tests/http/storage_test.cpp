@@ -53,6 +53,19 @@ Res raw(Env& env, Api& api, std::string_view method, const std::string& path, st
   return c.request(method, kBase + path, std::move(body), std::move(h));
 }
 
+// The storage_bytes usage auth reports for a user or project (kind: "users"/"projects").
+std::int64_t quota_usage(Api& admin, const std::string& kind, const std::string& name) {
+  auto r = admin.get("/api/v1/admin/quotas/" + kind + "/" + name);
+  REQUIRE_STATUS(r, 200);
+  return r.json()["usage"]["storage_bytes"].get<std::int64_t>();
+}
+
+json disk_usage(Api& api, const std::string& project) {
+  auto r = api.get(kBase + project + "?op=GETDISKUSAGE");
+  REQUIRE_STATUS(r, 200);
+  return r.json()["project"];
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("storage: files round trip with ranges, status and listings", B, NEUROD_DB_BACKENDS) {
@@ -307,6 +320,149 @@ TEST_CASE_TEMPLATE("storage: the project's quota refuses writes past it, keeping
   CHECK(du.json()["project"]["limit"] == 1000);
   // No temp or partial files are left by the refused uploads.
   CHECK(std::filesystem::is_empty(root_of(env) / ".neurod/tmp"));
+}
+
+// Regression: a quota set (or changed) after the project's first write was checked
+// against a limit cached at that write for a few seconds, and auth showed the usage only
+// after the next flush. Every step below follows the change at once, no waiting.
+TEST_CASE_TEMPLATE(
+    "storage: a quota set after the first writes counts them and applies at once, raised, lowered, removed", B,
+    NEUROD_DB_BACKENDS) {
+  Env env(B::kDialect);
+  auto alice = env.user("alice");
+  auto& admin = env.admin();
+  REQUIRE_STATUS(put_file(alice, "alice/a", std::string(60000, 'a')), 201);
+  REQUIRE_STATUS(put_file(alice, "alice/dir/b", std::string(40000, 'b')), 201);
+  CHECK(disk_usage(alice, "alice")["limit"].is_null());
+  // Set: the answer already counts the bytes written before it.
+  auto set = admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 300000}});
+  REQUIRE_STATUS(set, 200);
+  CHECK(set.json()["usage"]["storage_bytes"] == 100000);
+  auto big = put_file(alice, "alice/big", std::string(400000, 'x'));
+  EXPECT_STATUS(big, 403);
+  CHECK(code(big) == "quota_exceeded");
+  CHECK(big.json()["error"]["used"] == 100000);
+  CHECK(!std::filesystem::exists(root_of(env) / "alice/big"));
+  auto du = disk_usage(alice, "alice");
+  CHECK(du["used"] == 100000);
+  CHECK(du["limit"] == 300000);
+  auto mine = alice.get("/api/v1/quota?project=alice");
+  REQUIRE_STATUS(mine, 200);
+  CHECK(mine.json()["projects"][0]["usage"]["storage_bytes"] == 100000);
+  CHECK(mine.json()["projects"][0]["limits"]["storage_bytes"] == 300000);
+  REQUIRE_STATUS(put_file(alice, "alice/c", std::string(150000, 'c')), 201);
+  CHECK(quota_usage(admin, "projects", "alice") == 250000);
+  EXPECT_STATUS(put_file(alice, "alice/d", std::string(60000, 'd')), 403);
+  // A chunked body (no declared length) is held to the quota too.
+  {
+    test::RawConnection c(env.server().port());
+    c.send("PUT " + kBase + "alice/d HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice.token() +
+           "\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\nea60\r\n" +
+           std::string(60000, 'd') + "\r\n0\r\n\r\n");
+    auto answer = c.read_until("\r\n\r\n");
+    CHECK_MESSAGE(answer.starts_with("HTTP/1.1 403"), answer);
+  }
+  CHECK(!std::filesystem::exists(root_of(env) / "alice/d"));
+
+  // Raised: the next write has the room.
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 1000000}}), 200);
+  REQUIRE_STATUS(put_file(alice, "alice/big", std::string(400000, 'x')), 201);
+  CHECK(disk_usage(alice, "alice")["used"] == 650000);
+  CHECK(quota_usage(admin, "projects", "alice") == 650000);
+
+  // Lowered below the usage: nothing more goes in until enough is deleted.
+  auto low = admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 500000}});
+  REQUIRE_STATUS(low, 200);
+  CHECK(low.json()["usage"]["storage_bytes"] == 650000);
+  EXPECT_STATUS(put_file(alice, "alice/e", std::string(10, 'e')), 403);
+  EXPECT_STATUS(alice.del(kBase + "alice/big"), 204);
+  CHECK(quota_usage(admin, "projects", "alice") == 250000);
+  REQUIRE_STATUS(put_file(alice, "alice/e", std::string(200000, 'e')), 201);
+  EXPECT_STATUS(put_file(alice, "alice/f", std::string(60000, 'f')), 403);
+
+  // Removed (null, then the whole quota): unlimited at once, still counted.
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", nullptr}}), 200);
+  REQUIRE_STATUS(put_file(alice, "alice/f", std::string(60000, 'f')), 201);
+  CHECK(disk_usage(alice, "alice")["limit"].is_null());
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 100}}), 200);
+  EXPECT_STATUS(put_file(alice, "alice/g", std::string(1000, 'g')), 403);
+  EXPECT_STATUS(admin.del("/api/v1/admin/quotas/projects/alice"), 204);
+  REQUIRE_STATUS(put_file(alice, "alice/g", std::string(1000000, 'g')), 201);
+  CHECK(disk_usage(alice, "alice")["used"] == 1510000);
+  CHECK(quota_usage(admin, "projects", "alice") == 1510000);
+  CHECK(std::filesystem::is_empty(root_of(env) / ".neurod/tmp"));
+}
+
+TEST_CASE_TEMPLATE("storage: a user's storage quota covers her personal project, whenever it is set", B,
+                   NEUROD_DB_BACKENDS) {
+  Env env(B::kDialect);
+  auto alice = env.user("alice");
+  auto& admin = env.admin();
+  REQUIRE_STATUS(put_file(alice, "alice/a", std::string(100000, 'a')), 201);
+  REQUIRE_STATUS(alice.post("/api/v1/projects", {{"name", "team"}}), 201);
+  REQUIRE_STATUS(put_file(alice, "team/t", std::string(500000, 't')), 201);
+  auto set = admin.put("/api/v1/admin/quotas/users/alice", {{"storage_bytes", 300000}});
+  REQUIRE_STATUS(set, 200);
+  CHECK(set.json()["usage"]["storage_bytes"] == 100000);  // her personal project's bytes, not team's
+  auto mine = alice.get("/api/v1/quota");
+  REQUIRE_STATUS(mine, 200);
+  CHECK(mine.json()["user"]["usage"]["storage_bytes"] == 100000);
+  CHECK(mine.json()["user"]["limits"]["storage_bytes"] == 300000);
+  auto big = put_file(alice, "alice/big", std::string(400000, 'x'));
+  EXPECT_STATUS(big, 403);
+  CHECK(code(big) == "quota_exceeded");
+  CHECK(big.json()["error"]["message"].template get<std::string>().find("user alice") != std::string::npos);
+  CHECK(disk_usage(alice, "alice")["limit"] == 300000);
+  // Other projects are not hers alone: their own quotas apply.
+  REQUIRE_STATUS(put_file(alice, "team/big", std::string(400000, 'x')), 201);
+  // The tighter of the user's and the project's quota applies.
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 1000000}}), 200);
+  EXPECT_STATUS(put_file(alice, "alice/big", std::string(400000, 'x')), 403);
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 150000}}), 200);
+  EXPECT_STATUS(put_file(alice, "alice/c", std::string(60000, 'c')), 403);
+  CHECK(disk_usage(alice, "alice")["limit"] == 150000);
+  REQUIRE_STATUS(put_file(alice, "alice/c", std::string(50000, 'c')), 201);
+  CHECK(quota_usage(admin, "users", "alice") == 150000);
+  CHECK(quota_usage(admin, "projects", "alice") == 150000);
+  // Raised and removed.
+  EXPECT_STATUS(admin.del("/api/v1/admin/quotas/projects/alice"), 204);
+  REQUIRE_STATUS(admin.put("/api/v1/admin/quotas/users/alice", {{"storage_bytes", 600000}}), 200);
+  REQUIRE_STATUS(put_file(alice, "alice/big", std::string(400000, 'x')), 201);
+  EXPECT_STATUS(put_file(alice, "alice/d", std::string(60000, 'd')), 403);
+  EXPECT_STATUS(admin.del("/api/v1/admin/quotas/users/alice"), 204);
+  REQUIRE_STATUS(put_file(alice, "alice/d", std::string(60000, 'd')), 201);
+  CHECK(disk_usage(alice, "alice")["limit"].is_null());
+  CHECK(quota_usage(admin, "users", "alice") == 610000);
+}
+
+TEST_CASE_TEMPLATE("storage: after a restart, bytes never counted are counted and a quota set then holds", B,
+                   NEUROD_DB_BACKENDS) {
+  Env env(B::kDialect);
+  auto alice = env.user("alice");
+  REQUIRE_STATUS(put_file(alice, "alice/a", std::string(1000, 'a')), 201);
+  env.server().app().stop();
+  // Bytes that no write through the API counted (a job's rw volume, or data from before
+  // the quota was tracked).
+  {
+    std::ofstream out(root_of(env) / "alice/direct", std::ios::binary);
+    out << std::string(200000, 'd');
+  }
+  test::ServerSpec again;
+  again.backend = test::backend_of(B::kDialect);
+  again.database_url = env.server().database_url();
+  again.extra_yaml = "modules:\n  storage:\n    root: " + root_of(env).string() + "\n";
+  test::TestServer second(again);
+  Api admin(second, env.server().admin_token());
+  Api alice2(second, alice.token());
+  // The scan at start counts them, for the project and for its user.
+  CHECK(authtest::eventually([&] { return disk_usage(alice2, "alice")["used"] == 201000; }, std::chrono::seconds(10)));
+  auto set = admin.put("/api/v1/admin/quotas/projects/alice", {{"storage_bytes", 300000}});
+  REQUIRE_STATUS(set, 200);
+  CHECK(set.json()["usage"]["storage_bytes"] == 201000);
+  CHECK(quota_usage(admin, "users", "alice") == 201000);
+  EXPECT_STATUS(put_file(alice2, "alice/big", std::string(150000, 'x')), 403);
+  REQUIRE_STATUS(put_file(alice2, "alice/fits", std::string(90000, 'x')), 201);
+  CHECK(quota_usage(admin, "projects", "alice") == 291000);
 }
 
 TEST_CASE_TEMPLATE("storage: resumable uploads continue where they stopped", B, NEUROD_DB_BACKENDS) {
