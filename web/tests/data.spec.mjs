@@ -16,8 +16,7 @@ test('storage: upload (picker and drop), folder, download, delete, share with bo
   const { cluster, browser } = await setup(t, { runtime: 'process' });
   const alice = await cluster.addUser('alice');
   const bob = await cluster.addUser('bob');
-  // A storage quota that the uploads below fit in, all but one. (Set before the project's
-  // first write: neurod 0.1.0 does not pick up a quota changed after it.)
+  // A storage quota that the uploads below fit in, all but one.
   await cluster.api('PUT', '/api/v1/admin/quotas/projects/alice', { storage_bytes: 300000 });
   const page = await loggedInPage(browser, cluster, alice);
 

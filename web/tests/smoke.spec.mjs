@@ -26,6 +26,12 @@ test('console: served by neurod, login, navigation, logout', async (t) => {
   assert.equal(api404.status, 404);
   assert.equal((await api404.json()).error.code, 'route_not_found');
 
+  const login = await browser.newPage({ baseURL: cluster.url, viewport: { width: 1280, height: 800 } });
+  await login.goto('/jobs');
+  await login.getByLabel('User name').waitFor();
+  await screenshot(login, 'login');
+  await login.close();
+
   const page = await loggedInPage(browser, cluster, alice);
   await screenshot(page, 'jobs-empty');
   const cookies = await page.context().cookies();
