@@ -243,6 +243,58 @@ void Watchers::deliver(const std::string& job_id) {
   }
 }
 
+// The identity data changed (a grant, a revoke, a role, a project member): a job the
+// caller could not see may now be visible, or the other way round, with no change to the
+// job itself. Each watcher's list is read again and compared with the rows it has.
+void Watchers::resync() {
+  std::vector<std::shared_ptr<Watcher>> ws;
+  {
+    std::lock_guard lock(mu_);
+    ws = watchers_;
+  }
+  for (auto& w : ws) {
+    std::vector<Job> visible;
+    try {
+      service_.list(w->who, w->filter, [&](const Job& j) {
+        visible.push_back(j);
+        return true;
+      });
+    } catch (const std::exception& e) {
+      spdlog::warn("jobs: cannot re-read the job list of a watcher of {}: {}", w->who.name, e.what());
+      continue;
+    }
+    auto now = now_ms();
+    std::lock_guard lock(w->mu);
+    if (!w->ready || !authenticated(*w, false)) continue;
+    std::unordered_set<std::string> seen;
+    for (const auto& j : visible) {
+      seen.insert(j.id);
+      if (w->shown.insert(j.id).second) send(*w, "event: job\ndata: " + to_json(j, now, false).dump() + "\n\n");
+    }
+    // Rows the client has that are not in the new list: gone when the caller may no longer
+    // read them (a job merely outside the snapshot's limit keeps its row).
+    for (auto it = w->shown.begin(); it != w->shown.end();) {
+      if (seen.contains(*it)) {
+        ++it;
+        continue;
+      }
+      std::optional<Job> job;
+      try {
+        job = service_.find(*it);
+      } catch (const std::exception&) {
+        ++it;
+        continue;
+      }
+      if (job && service_.readable(w->who, *job) && matches(w->filter, *job)) {
+        ++it;
+        continue;
+      }
+      send(*w, "event: remove\ndata: " + nlohmann::json({{"id", *it}}).dump() + "\n\n");
+      it = w->shown.erase(it);
+    }
+  }
+}
+
 void Watchers::keepalive() {
   std::vector<std::shared_ptr<Watcher>> ws;
   {
@@ -258,10 +310,22 @@ void Watchers::keepalive() {
 
 void Watchers::run(std::stop_token stop) {
   auto next_keepalive = std::chrono::steady_clock::now() + options_.keepalive;
+  auto identity = service_.identity_version();
   std::unique_lock lock(mu_);
   while (!stop.stop_requested() && !stopped_) {
-    cv_.wait_until(lock, stop, next_keepalive, [&] { return !queue_.empty() || stopped_; });
+    // Wakes at least once a second to notice identity changes (an atomic load), which
+    // the bus does not announce.
+    auto until = std::min(next_keepalive, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+    cv_.wait_until(lock, stop, until, [&] { return !queue_.empty() || stopped_; });
     if (stop.stop_requested() || stopped_) break;
+    if (auto v = service_.identity_version(); v != identity) {
+      identity = v;
+      if (!watchers_.empty()) {
+        lock.unlock();
+        resync();
+        lock.lock();
+      }
+    }
     if (!queue_.empty()) {
       auto id = std::move(queue_.front());
       queue_.pop_front();

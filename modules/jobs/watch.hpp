@@ -78,6 +78,9 @@ class Watchers : public std::enable_shared_from_this<Watchers> {
   // Whether the watcher's token still authenticates it (rechecked when the identity data
   // changed, or always with `force`); ends its stream with an `end` event when not.
   bool authenticated(Watcher& w, bool force);
+  // Compares every watcher's rows with a fresh read of its list after the identity data
+  // changed: sends the jobs that became visible and removes those that are no longer.
+  void resync();
   void deliver(const std::string& job_id);
   void keepalive();
 

@@ -280,6 +280,9 @@ TEST_CASE_TEMPLATE(
 
   auto uri = "job://test/alice/" + shared;
   REQUIRE_STATUS(alice.post("/api/v1/users/bob/permissions", {{"uri", uri}, {"action", "read"}}), 201);
+  // The grant alone brings it to bob's list (the watchers re-read their lists when the
+  // identity data changes), with no change to the job.
+  theirs.wait([&](const SseEvent& e) { return e.event == "job" && e.body()["id"] == shared; }, "the job just shared");
   // Its next change reaches bob, whole (the life span, too, is a change).
   REQUIRE_STATUS(alice.put("/api/v1/jobs/" + shared + "/max_run_time_minutes", {{"max_run_time_minutes", 50}}), 200);
   auto got = theirs
@@ -305,7 +308,7 @@ TEST_CASE_TEMPLATE(
     CAPTURE(e.data);
     CHECK((j["id"] == his || j["id"] == shared));
     if (j["id"] == shared) {
-      CHECK(j["max_run_time_minutes"] == 50);  // the change after the revoke did not reach him
+      CHECK(j["max_run_time_minutes"] != 60);  // the change after the revoke did not reach him
       CHECK(j["status"] != "cancelled");
     }
   }
