@@ -150,3 +150,44 @@ export function Progress({ value, max, label }: { value: number; max: number; la
     </div>
   );
 }
+
+type TabsProps = {
+  label: string; // what the tabs choose, for screen readers
+  tabs: { id: string; label: string }[];
+  selected: string;
+  onSelect: (id: string) => void;
+  panelId?: string; // the element the tabs control
+};
+
+// A tab list with a roving tabindex: Tab reaches the selected tab, the arrow keys, Home
+// and End move between tabs and select them.
+export function Tabs({ label, tabs, selected, onSelect, panelId }: TabsProps) {
+  const base = useId();
+  const onKeyDown = (e: KeyboardEvent) => {
+    const i = tabs.findIndex((t) => t.id === selected);
+    const to = ({ ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 } as Record<string, number>)[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const t = tabs[(to + tabs.length) % tabs.length];
+    onSelect(t.id);
+    setTimeout(() => document.getElementById(`${base}-${t.id}`)?.focus(), 0);
+  };
+  return (
+    <div class="tabs" role="tablist" aria-label={label} onKeyDown={onKeyDown}>
+      {tabs.map((t) => (
+        <button
+          key={t.id}
+          id={`${base}-${t.id}`}
+          type="button"
+          role="tab"
+          aria-selected={t.id === selected ? 'true' : 'false'}
+          aria-controls={panelId}
+          tabIndex={t.id === selected ? 0 : -1}
+          onClick={() => onSelect(t.id)}
+        >
+          {t.label}
+        </button>
+      ))}
+    </div>
+  );
+}

@@ -6,7 +6,7 @@ import { dateTime } from '../../lib/format';
 import { useAction, useAsync, useTitle } from '../../lib/hooks';
 import { Link, setSearchParam, useLocation } from '../../lib/router';
 import { useSession } from '../../lib/session';
-import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, PageHeader } from '../../components/ui';
+import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, PageHeader, Tabs } from '../../components/ui';
 import {
   ACTIONS,
   ConfirmDialog,
@@ -52,15 +52,6 @@ export function UsersPage(_props: { params: Record<string, string> }) {
   };
 
   // The tab list's keys (WAI-ARIA tabs): arrows, Home and End move between the kinds.
-  const tabKeys = (e: KeyboardEvent) => {
-    const i = KINDS.findIndex((k) => k.kind === kind);
-    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: KINDS.length - 1 }[e.key];
-    if (to === undefined) return;
-    e.preventDefault();
-    const k = KINDS[(to + KINDS.length) % KINDS.length].kind;
-    setSearchParam('kind', k === 'user' ? null : k);
-    setTimeout(() => document.getElementById(`tab-${k}`)?.focus(), 0);
-  };
   const forbidden = list.error instanceof ApiError && list.error.status === 403;
   const rows = (list.data ?? []).filter((p) => !filter || p.name.includes(filter) || (p.email ?? '').includes(filter));
   const label = KINDS.find((k) => k.kind === kind)!.label;
@@ -79,22 +70,13 @@ export function UsersPage(_props: { params: Record<string, string> }) {
           </Button>
         )}
       </PageHeader>
-      <div class="tabs" role="tablist" aria-label="Kind of principal" onKeyDown={tabKeys}>
-        {KINDS.map((k) => (
-          <button
-            key={k.kind}
-            id={`tab-${k.kind}`}
-            type="button"
-            role="tab"
-            aria-selected={kind === k.kind}
-            aria-controls="principals-panel"
-            tabIndex={kind === k.kind ? 0 : -1}
-            onClick={() => setSearchParam('kind', k.kind === 'user' ? null : k.kind)}
-          >
-            {k.label}
-          </button>
-        ))}
-      </div>
+      <Tabs
+        label="Kind of principal"
+        tabs={KINDS.map((k) => ({ id: k.kind, label: k.label }))}
+        selected={kind}
+        onSelect={(id) => setSearchParam('kind', id === 'user' ? null : id)}
+        panelId="principals-panel"
+      />
       <LiveStatus message={status} />
       {forbidden ? (
         <EmptyState title="Administrators only">Only the cluster's administrators manage users.</EmptyState>

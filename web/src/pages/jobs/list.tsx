@@ -1,7 +1,7 @@
 // The jobs list: the jobs the user can see (their own, their projects', shared with them),
 // newest first, live through the watch adapter (lib/jobs-watch.ts).
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { EmptyState, ErrorBanner, Field, Loading, PageHeader, StatusBadge } from '../../components/ui';
+import { EmptyState, ErrorBanner, Field, Loading, PageHeader, StatusBadge, Tabs } from '../../components/ui';
 import { ago } from '../../lib/format';
 import { useNow, useTitle } from '../../lib/hooks';
 import { byCreatedDesc, isActive, type Job, jobTitle, quoteArgv, resourcesText } from '../../lib/jobs';
@@ -82,19 +82,12 @@ export function JobsPage(_props: { params: Record<string, string> }) {
       </PageHeader>
 
       <div class="jobs-toolbar">
-        <div class="tabs" role="tablist" aria-label="Which jobs">
-          {TABS.map((t) => (
-            <button
-              key={t.id}
-              type="button"
-              role="tab"
-              aria-selected={t.id === tab.id ? 'true' : 'false'}
-              onClick={() => setSearchParam('tab', t.id === 'all' ? null : t.id)}
-            >
-              {t.label}
-            </button>
-          ))}
-        </div>
+        <Tabs
+          label="Which jobs"
+          tabs={TABS.map((t) => ({ id: t.id, label: t.label }))}
+          selected={tab.id}
+          onSelect={(id) => setSearchParam('tab', id === 'all' ? null : id)}
+        />
         <div class="inline-fields">
           <Field label="Project">
             {(id) => (
