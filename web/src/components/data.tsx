@@ -1,50 +1,6 @@
-// Building blocks of the data pages (storage, images, secrets, sharing): a confirmation
-// dialog for destructive actions, a copyable command or URI, small file/folder icons.
-import type { ComponentChildren } from 'preact';
+// Building blocks of the data pages (storage, images, secrets, sharing): a copyable
+// command or URI, small file/folder icons, base64 for secret values.
 import { useState } from 'preact/hooks';
-import { useAction } from '../lib/hooks';
-import { Button, Dialog, ErrorBanner } from './ui';
-
-// Asks before a destructive action; the action's error stays in the dialog.
-export function ConfirmDialog({
-  title,
-  open,
-  onClose,
-  onConfirm,
-  confirmLabel,
-  children,
-}: {
-  title: string;
-  open: boolean;
-  onClose: () => void;
-  onConfirm: () => Promise<unknown>;
-  confirmLabel: string;
-  children: ComponentChildren;
-}) {
-  const act = useAction(onConfirm);
-  const close = () => {
-    act.setError(null);
-    onClose();
-  };
-  return (
-    <Dialog title={title} open={open} onClose={close}>
-      {children}
-      <ErrorBanner error={act.error} />
-      <div class="dialog-actions">
-        <Button onClick={close}>Cancel</Button>
-        <Button
-          kind="danger"
-          busy={act.busy}
-          onClick={async () => {
-            if (await act.run()) onClose();
-          }}
-        >
-          {confirmLabel}
-        </Button>
-      </div>
-    </Dialog>
-  );
-}
 
 // A command or URI to paste elsewhere, with a Copy button (the clipboard needs a secure
 // context: on plain HTTP to another host the text is selected instead).
@@ -91,11 +47,6 @@ export function FileIcon() {
       <path class="icon-fold" d="M9.5 1v4.5H14" />
     </svg>
   );
-}
-
-// A principal name in an API path writes '/' as ':' (alice/roles/readers → alice:roles:readers).
-export function principalPath(name: string): string {
-  return encodeURIComponent(name.trim().replace(/\//g, ':'));
 }
 
 // Base64 of bytes (secrets' values travel as base64).

@@ -1,9 +1,8 @@
 // Building blocks of the organisation pages (projects, users, audit, account): the API's
 // shapes for quotas, members and principals, quota bars, the quota dialog, a confirm
 // dialog and a copy-once secret box.
-import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, pathOf } from '../lib/api';
+import { api } from '../lib/api';
 import { bytes } from '../lib/format';
 import { useAction } from '../lib/hooks';
 import { Button, Dialog, ErrorBanner, Field, Progress } from './ui';
@@ -67,15 +66,6 @@ export interface Grant {
 
 export const PROJECT_ROLES = ['reader', 'writer', 'manager', 'admin'] as const;
 export const ACTIONS = ['list', 'read', 'write', 'manage', 'deny'] as const;
-
-// A principal name in a path writes '/' as ':' (alice/roles/x → alice:roles:x).
-export function principalPath(name: string): string {
-  return encodeURIComponent(name.replace(/\//g, ':'));
-}
-
-export function userPath(name: string, ...rest: string[]): string {
-  return `/api/v1/users/${principalPath(name)}${rest.length ? '/' + pathOf(...rest) : ''}`;
-}
 
 function hours(n: number): string {
   if (Number.isInteger(n)) return String(n);
@@ -244,47 +234,6 @@ export function QuotaDialog({
           </Button>
         </div>
       </form>
-    </Dialog>
-  );
-}
-
-// "Are you sure?" for destructive actions; shows the API's refusal inside the dialog.
-export function ConfirmDialog({
-  title,
-  open,
-  onClose,
-  onConfirm,
-  confirmLabel,
-  children,
-}: {
-  title: string;
-  open: boolean;
-  onClose: () => void;
-  onConfirm: () => Promise<unknown>;
-  confirmLabel: string;
-  children: ComponentChildren;
-}) {
-  const act = useAction(onConfirm);
-  useEffect(() => {
-    if (open) act.setError(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [open]);
-  return (
-    <Dialog title={title} open={open} onClose={onClose}>
-      <ErrorBanner error={act.error} />
-      <div>{children}</div>
-      <div class="dialog-actions">
-        <Button onClick={onClose}>Cancel</Button>
-        <Button
-          kind="danger"
-          busy={act.busy}
-          onClick={async () => {
-            if (await act.run()) onClose();
-          }}
-        >
-          {confirmLabel}
-        </Button>
-      </div>
     </Dialog>
   );
 }

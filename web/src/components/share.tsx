@@ -9,7 +9,7 @@ import { useId, useState } from 'preact/hooks';
 import { api, ApiError, query } from '../lib/api';
 import { useAction, useAsync } from '../lib/hooks';
 import { useSession } from '../lib/session';
-import { principalPath } from './data';
+import { principalPath } from '../lib/api';
 import { Button, Dialog, ErrorBanner, Field, Loading, Notice } from './ui';
 
 export interface ShareProps {

@@ -3,6 +3,7 @@
 import type { ButtonHTMLAttributes, ComponentChildren } from 'preact';
 import { useEffect, useId, useRef } from 'preact/hooks';
 import { ApiError } from '../lib/api';
+import { useAction } from '../lib/hooks';
 
 export function ErrorBanner({ error, onDismiss }: { error: Error | null | undefined; onDismiss?: () => void }) {
   if (!error) return null;
@@ -189,5 +190,48 @@ export function Tabs({ label, tabs, selected, onSelect, panelId }: TabsProps) {
         </button>
       ))}
     </div>
+  );
+}
+
+// "Are you sure?" for destructive actions; shows the API's refusal inside the dialog.
+export function ConfirmDialog({
+  title,
+  open,
+  onClose,
+  onConfirm,
+  confirmLabel,
+  cancelLabel = 'Cancel',
+  children,
+}: {
+  title: string;
+  open: boolean;
+  onClose: () => void;
+  onConfirm: () => Promise<unknown>;
+  confirmLabel: string;
+  cancelLabel?: string;
+  children: ComponentChildren;
+}) {
+  const act = useAction(onConfirm);
+  useEffect(() => {
+    if (open) act.setError(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [open]);
+  return (
+    <Dialog title={title} open={open} onClose={onClose}>
+      <ErrorBanner error={act.error} />
+      <div>{children}</div>
+      <div class="dialog-actions">
+        <Button onClick={onClose}>{cancelLabel}</Button>
+        <Button
+          kind="danger"
+          busy={act.busy}
+          onClick={async () => {
+            if (await act.run()) onClose();
+          }}
+        >
+          {confirmLabel}
+        </Button>
+      </div>
+    </Dialog>
   );
 }

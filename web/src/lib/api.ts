@@ -182,3 +182,13 @@ export function upload(
   });
   return { done, abort: () => xhr.abort() };
 }
+
+// A principal name in an API path writes '/' as ':' (alice/roles/readers → alice:roles:readers).
+export function principalPath(name: string): string {
+  return encodeURIComponent(name.trim().replace(/\//g, ':'));
+}
+
+// /api/v1/users/NAME[/rest…] for a user, a service account or a role.
+export function userPath(name: string, ...rest: string[]): string {
+  return `/api/v1/users/${principalPath(name)}${rest.length ? '/' + pathOf(...rest) : ''}`;
+}

@@ -7,7 +7,9 @@ import { useAction, useAsync, useTitle } from '../lib/hooks';
 import { Link } from '../lib/router';
 import { useSession } from '../lib/session';
 import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, PageHeader } from '../components/ui';
-import { ConfirmDialog, LiveStatus, type MyQuota, QuotaBars, SecretOnce, userPath, useReturnFocus } from '../components/org';
+import { LiveStatus, type MyQuota, QuotaBars, SecretOnce, useReturnFocus } from '../components/org';
+import { ConfirmDialog } from '../components/ui';
+import { userPath } from '../lib/api';
 
 interface TokenInfo {
   id: string;

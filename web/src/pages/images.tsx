@@ -13,7 +13,8 @@ import { useAsync, useTitle } from '../lib/hooks';
 import { useSession } from '../lib/session';
 import { bytes, dateTime } from '../lib/format';
 import { Button, EmptyState, ErrorBanner, Loading, PageHeader } from '../components/ui';
-import { ConfirmDialog, CopyText } from '../components/data';
+import { CopyText } from '../components/data';
+import { ConfirmDialog } from '../components/ui';
 import { ShareDialog } from '../components/share';
 
 const PAGE = 500;

@@ -10,7 +10,8 @@ import { useAction, useAsync, useTitle } from '../lib/hooks';
 import { useSession } from '../lib/session';
 import { ago, bytes, dateTime } from '../lib/format';
 import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, Notice, PageHeader } from '../components/ui';
-import { base64, ConfirmDialog, CopyText } from '../components/data';
+import { base64, CopyText } from '../components/data';
+import { ConfirmDialog } from '../components/ui';
 import { ShareDialog } from '../components/share';
 
 interface Secret {

@@ -16,7 +16,8 @@ import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
 import { bytes, dateTime } from '../lib/format';
 import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, Notice, PageHeader } from '../components/ui';
-import { ConfirmDialog, CopyText, FileIcon, FolderIcon } from '../components/data';
+import { CopyText, FileIcon, FolderIcon } from '../components/data';
+import { ConfirmDialog } from '../components/ui';
 import { ShareDialog } from '../components/share';
 import { droppedFiles, type Pick, UploadList, useUploads } from './storage/uploads';
 

@@ -7,17 +7,10 @@ import { useAction, useAsync, useTitle } from '../../lib/hooks';
 import { Link, setSearchParam, useLocation } from '../../lib/router';
 import { useSession } from '../../lib/session';
 import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, PageHeader, Tabs } from '../../components/ui';
-import {
-  ACTIONS,
-  ConfirmDialog,
-  type Grant,
-  LiveStatus,
-  type Principal,
-  QuotaDialog,
-  principalPath,
-  userPath,
-  useReturnFocus,
-} from '../../components/org';
+import { ACTIONS, type Grant, LiveStatus, type Principal, QuotaDialog, useReturnFocus } from '../../components/org';
+import { ConfirmDialog } from '../../components/ui';
+import { principalPath } from '../../lib/api';
+import { userPath } from '../../lib/api';
 
 const KINDS = [
   { kind: 'user', label: 'Users' },

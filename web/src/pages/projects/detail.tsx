@@ -7,16 +7,8 @@ import { useAction, useAsync, useTitle } from '../../lib/hooks';
 import { Link, navigate } from '../../lib/router';
 import { useSession } from '../../lib/session';
 import { Button, EmptyState, ErrorBanner, Field, Loading, PageHeader } from '../../components/ui';
-import {
-  ConfirmDialog,
-  LiveStatus,
-  type Member,
-  PROJECT_ROLES,
-  type QuotaInfo,
-  QuotaBars,
-  QuotaDialog,
-  useReturnFocus,
-} from '../../components/org';
+import { LiveStatus, type Member, PROJECT_ROLES, type QuotaInfo, QuotaBars, QuotaDialog, useReturnFocus } from '../../components/org';
+import { ConfirmDialog } from '../../components/ui';
 
 interface ProjectDetail {
   name: string;
