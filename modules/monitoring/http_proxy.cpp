@@ -244,6 +244,11 @@ void Module::add_http_proxy_routes(http::Router& r) {
     o.strip_cookies = {"neurod_session", "neurod_csrf"};
     // No Referer from the job's pages: their URL may hold a ticket.
     o.response_headers = {{"Content-Security-Policy", kSandbox}, {"Referrer-Policy", "no-referrer"}};
+    // The sandboxed page's fetch calls are cross-origin (its origin is opaque): let them
+    // read answers that need no cookie (a ticket's, a public job's). `*` never covers a
+    // request with credentials, so a cookie or token request gains nothing from it.
+    if (by_ticket || !job.spec.http_requires_auth)
+      o.default_response_headers = {{"Access-Control-Allow-Origin", "*"}};
     o.upstream_name = "job " + job.id;
     spdlog::debug("monitoring: {} {} to the HTTP port of {}", req.principal.authenticated() ? req.principal.name : "-",
                   http::to_string(req.method), job.id);

@@ -504,6 +504,8 @@ Response forward(int raw_fd, const Request& req, const ForwardOptions& o) {
     }
     res.headers.add(std::string(name), std::string(f.value()));
   }
+  for (const auto& [k, v] : o.default_response_headers)
+    if (!res.headers.contains(k)) res.headers.add(k, v);
   for (const auto& [k, v] : o.response_headers) res.headers.add(k, v);
 
   // No body (HEAD, 204, 304, a zero length): answered from memory.

@@ -35,6 +35,8 @@ struct ForwardOptions {
   std::vector<std::string> strip_cookies;
   // Added to every answer (after the upstream's own headers of the same name, if any).
   std::vector<std::pair<std::string, std::string>> response_headers;
+  // Added to an answer that has no header of that name.
+  std::vector<std::pair<std::string, std::string>> default_response_headers;
   // Sending the request and waiting for the answer's header: longer is 504.
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};
   // Names the upstream in error messages: "job job-…".

@@ -444,6 +444,9 @@ TEST_CASE_TEMPLATE(
     CHECK(has(page.body, "X-Forwarded-Prefix: " + tprefix + "\n"));
     CHECK(page.header("Content-Security-Policy") == kSandbox);
     CHECK(page.header("Referrer-Policy") == "no-referrer");
+    // The sandboxed page's fetch calls are cross-origin: a ticket's answers may be read.
+    CHECK(page.header("Access-Control-Allow-Origin") == "*");
+    CHECK_FALSE(bearer.header("Access-Control-Allow-Origin").has_value());
     // The page's subresources and forms, without cookies.
     auto sub = anon.get(tprefix + "/static/app.js?v=2");
     REQUIRE_STATUS(sub, 200);
