@@ -4,7 +4,7 @@
 // fetch) are authorised by the ticket. The job is busybox httpd on the process runtime.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loggedInPage, screenshot, setup } from './harness.mjs';
+import { loggedInPage, setup } from './harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,7 +40,20 @@ test('job http proxy: a signed-in browser gets a ticket link, and the sandboxed 
     http: { port },
     preset_name: 'cpu-small',
   }, token);
-  t.after(() => cluster.api('DELETE', `/api/v1/jobs/${job.id}`, undefined, token).catch(() => {}));
+  try {
+    await openThroughTheConsole(cluster, browser, alice, token, job);
+  } finally {
+    // Process jobs outlive neurod: kill it before the harness stops neurod.
+    await cluster.api('DELETE', `/api/v1/jobs/${job.id}`, undefined, token).catch(() => {});
+    for (let i = 0; i < 100; i++) {
+      const j = await cluster.api('GET', `/api/v1/jobs/${job.id}`, undefined, token).catch(() => ({}));
+      if (!['pending', 'running'].includes(j.status)) break;
+      await sleep(100);
+    }
+  }
+});
+
+async function openThroughTheConsole(cluster, browser, alice, token, job) {
   const root = `/api/v1/jobs/${job.id}/http/`;
   for (let i = 0; ; i++) {
     const r = await fetch(cluster.url + root, { headers: { Authorization: `Bearer ${token}` } });
@@ -64,7 +77,6 @@ test('job http proxy: a signed-in browser gets a ticket link, and the sandboxed 
   // The sandboxed page's own requests, which carry no cookies, work through the ticket.
   await page.locator('#out', { hasText: '200 {"ok":true}' }).waitFor({ timeout: 10000 });
   assert.equal(await page.locator('#px').evaluate((img) => img.complete && img.naturalWidth), 1);
-  await screenshot(page, 'job-http');
 
   // The link from the address bar opens in a browser that never signed in, until it expires.
   const fresh = await browser.newContext();
@@ -76,4 +88,4 @@ test('job http proxy: a signed-in browser gets a ticket link, and the sandboxed 
   const bare = await other.goto(cluster.url + root);
   assert.equal(bare.status(), 401);
   await fresh.close();
-});
+}
