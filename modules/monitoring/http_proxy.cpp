@@ -145,7 +145,9 @@ void Module::add_http_proxy_routes(http::Router& r) {
   std::string proto = ctx_.global().http.tls.cert.empty() ? "http" : "https";
 
   auto* authz = &ctx_.get<auth::Module>().authorizer();
-  auto tickets = std::make_shared<HttpTickets>(ctx_.module_dir(kName) / "http-ticket.key");
+  auto tickets = std::make_shared<HttpTickets>(config_.http_ticket_key_file.empty()
+                                                   ? ctx_.module_dir(kName) / "http-ticket.key"
+                                                   : std::filesystem::path(config_.http_ticket_key_file));
   auto ttl = config_.http_ticket_ttl;
 
   http::Handler proxy = [jobs, self, proto, authz, tickets, ttl](http::Request& req) -> http::Response {

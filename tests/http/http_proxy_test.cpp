@@ -8,6 +8,7 @@
 #include "http/jobs_helpers.hpp"
 #include "modules/monitoring/http_ticket.hpp"
 #include "support/server/server.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -162,6 +163,22 @@ TEST_CASE("monitoring::HttpTickets: bound to job, user and expiry") {
   CHECK(other.verify(t, "job-1", 5'000'000).result == monitoring::TicketCheck::Result::forged);
   for (const char* bad : {"", ".", "..", "1..", "x.YQ.YQ", "1.YQ", "1.YQ.YQ.YQ", "1.!!.YQ", "1234567890123.YQ.YQ"})
     CHECK(tk.verify(bad, "job-1", 0).result == monitoring::TicketCheck::Result::malformed);
+}
+
+TEST_CASE("monitoring::HttpTickets: the key file is made 0600 once, shared by whoever loads it, refused when others may read it") {
+  test::TempDir dir;
+  auto file = dir.path() / "http-ticket.key";
+  monitoring::HttpTickets a(file);
+  namespace fs = std::filesystem;
+  CHECK((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(fs::file_size(file) == 32);
+  monitoring::HttpTickets b(file);  // another control plane with the same file
+  CHECK(b.verify(a.issue("job-1", "alice", 10'000'000), "job-1", 0).ok());
+  fs::permissions(file, fs::perms::group_read, fs::perm_options::add);
+  CHECK_THROWS_AS(monitoring::HttpTickets{file}, Error);
+  fs::permissions(file, fs::perms::group_read, fs::perm_options::remove);
+  fs::resize_file(file, 16);
+  CHECK_THROWS_AS(monitoring::HttpTickets{file}, Error);
 }
 
 TEST_CASE("http::scope_cookie keeps an upstream's cookies under its prefix") {
