@@ -461,7 +461,8 @@ void Module::observe(const http::Request& req, const http::Route* route, int sta
   e.at = repo::now_ms();
   e.principal = req.principal.name;
   e.method = std::string(http::to_string(req.method));
-  e.path = req.path;  // never the query string: it may carry secrets
+  // Never the query string (it may carry secrets), nor a job HTTP proxy ticket.
+  e.path = http::redact_capabilities(req.path);
   e.route = route ? route->pattern : std::string();
   e.resource = req.resource;
   e.status = status;

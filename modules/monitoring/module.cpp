@@ -20,6 +20,16 @@ void Config::describe(config::Schema<Config>& s) {
           "How much of each running job's telemetry is kept in memory at full rate (telemetry with a step\n"
           "below history_step is answered from it).")
       .min(1000);
+  // Job HTTP proxy
+  s.field("http_ticket_ttl", &Config::http_ticket_ttl,
+          "How long a job HTTP link with a ticket (/api/v1/jobs/JOB/http/~t.TICKET/, what a signed-in browser\n"
+          "is redirected to) works. Whoever holds the link may use it until then, but only while the\n"
+          "ticket's user may still read the job.")
+      .min(1000);
+  s.field("http_ticket_key_file", &Config::http_ticket_key_file,
+          "The 32-byte key that signs those tickets; made (0600) on first start. Empty:\n"
+          "<data_dir>/monitoring/http-ticket.key. Control planes behind one address must share this file;\n"
+          "replacing it ends every ticket (browsers get a new one from the console's link).");
 }
 
 Module::Module(const Config& config, app::ModuleContext& ctx)

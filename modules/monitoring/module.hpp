@@ -31,6 +31,9 @@ struct Config {
   Duration history_step = std::chrono::seconds(15);
   Duration history_retention = std::chrono::hours(24 * 30);
   Duration recent_window = std::chrono::minutes(5);
+  // Job HTTP proxy: how long a ticket link (/api/v1/jobs/JOB/http/~t.TICKET/) works.
+  Duration http_ticket_ttl = std::chrono::hours(12);
+  std::string http_ticket_key_file;  // empty: <data_dir>/monitoring/http-ticket.key
   static void describe(config::Schema<Config>& s);
 };
 

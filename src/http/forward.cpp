@@ -344,7 +344,8 @@ std::unique_ptr<Parser> new_parser(bool head) {
 
 }  // namespace
 
-std::string rewrite_location(std::string_view location, std::string_view prefix, std::string_view host) {
+std::string rewrite_location(std::string_view location, std::string_view prefix, std::string_view host,
+                             std::string_view link_prefix) {
   std::string_view path;
   if (location.starts_with("/") && !location.starts_with("//")) {
     path = location;
@@ -363,10 +364,14 @@ std::string rewrite_location(std::string_view location, std::string_view prefix,
   } else {
     return std::string(location);  // relative: the browser resolves it under the prefix already
   }
+  auto under = [&](std::string_view p) {
+    return !p.empty() && (path == p || (path.starts_with(p) && path.size() > p.size() &&
+                                        (path[p.size()] == '/' || path[p.size()] == '?')));
+  };
   // An app that knows its base path (NEURO_JOB_HTTP_PATH) already points under it.
-  if (path == prefix || (path.starts_with(prefix) && path.size() > prefix.size() &&
-                         (path[prefix.size()] == '/' || path[prefix.size()] == '?')))
-    return std::string(path);
+  if (under(prefix)) return std::string(path);
+  // ... or under the part of it that it knows (the ticket segment is added).
+  if (under(link_prefix)) return std::string(prefix) + std::string(path.substr(link_prefix.size()));
   return std::string(prefix) + std::string(path);
 }
 
@@ -494,11 +499,13 @@ Response forward(int raw_fd, const Request& req, const ForwardOptions& o) {
       }
     }
     if (iequals(name, "Location")) {
-      res.headers.add(std::string(name), rewrite_location(f.value(), o.prefix, host));
+      res.headers.add(std::string(name), rewrite_location(f.value(), o.prefix, host, o.link_prefix));
       continue;
     }
     res.headers.add(std::string(name), std::string(f.value()));
   }
+  for (const auto& [k, v] : o.default_response_headers)
+    if (!res.headers.contains(k)) res.headers.add(k, v);
   for (const auto& [k, v] : o.response_headers) res.headers.add(k, v);
 
   // No body (HEAD, 204, 304, a zero length): answered from memory.

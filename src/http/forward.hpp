@@ -21,6 +21,10 @@ struct ForwardOptions {
   // that points at the upstream's own root, and in front of each Set-Cookie's Path (whose
   // Domain is dropped), so the upstream's cookies stay under the prefix.
   std::string prefix;
+  // The prefix apps know, when `prefix` extends it (the job HTTP proxy's ticket segment:
+  // prefix "/api/v1/jobs/ID/http/~t.T", link_prefix "/api/v1/jobs/ID/http"): a Location
+  // under link_prefix but not under prefix is moved under prefix. Empty: none.
+  std::string link_prefix;
   std::string proto = "http";  // X-Forwarded-Proto
   // Request headers never sent upstream, besides the hop-by-hop ones (Connection and what
   // it names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*), Expect and
@@ -31,6 +35,8 @@ struct ForwardOptions {
   std::vector<std::string> strip_cookies;
   // Added to every answer (after the upstream's own headers of the same name, if any).
   std::vector<std::pair<std::string, std::string>> response_headers;
+  // Added to an answer that has no header of that name.
+  std::vector<std::pair<std::string, std::string>> default_response_headers;
   // Sending the request and waiting for the answer's header: longer is 504.
   std::chrono::milliseconds timeout{std::chrono::minutes(2)};
   // Names the upstream in error messages: "job job-…".
@@ -48,8 +54,9 @@ struct ForwardOptions {
 Response forward(int fd, const Request& req, const ForwardOptions& options);
 
 // Exposed for tests: the Location the client sees for an upstream's `location`
-// (`host` is the Host the upstream was sent).
-std::string rewrite_location(std::string_view location, std::string_view prefix, std::string_view host);
+// (`host` is the Host the upstream was sent; `link_prefix` as ForwardOptions::link_prefix).
+std::string rewrite_location(std::string_view location, std::string_view prefix, std::string_view host,
+                             std::string_view link_prefix = {});
 // And the Set-Cookie line the client sees for an upstream's (see ForwardOptions::prefix).
 std::string scope_cookie(std::string_view set_cookie, std::string_view prefix);
 

@@ -688,9 +688,9 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       if (x.bytes) m.bytes->inc(double(x.bytes));
       std::string_view method = to_string(x.req.method);
       if (options.access_log)
-        log::access().info("{} {} {} {} {}B {:.1f}ms {} {}", remote, method, x.req.target, x.status, x.bytes,
-                           seconds * 1000, x.req.principal.authenticated() ? x.req.principal.name : "-",
-                           x.req.request_id);
+        log::access().info("{} {} {} {} {}B {:.1f}ms {} {}", remote, method, redact_capabilities(x.req.target),
+                           x.status, x.bytes, seconds * 1000,
+                           x.req.principal.authenticated() ? x.req.principal.name : "-", x.req.request_id);
       for (const auto& observe : router.observers()) {
         try {
           observe(x.req, x.route, x.status);
@@ -953,10 +953,12 @@ awaitable<void> Server::Impl::run_connection(Stream stream, std::string remote) 
       failure = r;
     } catch (const Error& e) {
       if (http_status(e.code()) >= 500)
-        spdlog::error("request {} {} {}: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
+        spdlog::error("request {} {} {}: {}", x.req.request_id, to_string(x.req.method),
+                      redact_capabilities(x.req.path), e.what());
       failure = render_error(x.route, e, x.req);
     } catch (const std::exception& e) {
-      spdlog::error("request {} {} {} failed: {}", x.req.request_id, to_string(x.req.method), x.req.path, e.what());
+      spdlog::error("request {} {} {} failed: {}", x.req.request_id, to_string(x.req.method),
+                    redact_capabilities(x.req.path), e.what());
       failure = render_error(x.route, Error(errc::internal, "internal server error (request id " + x.req.request_id + ")"),
                              x.req);
     }

@@ -4,6 +4,7 @@
 
 #include <strings.h>
 
+#include <cctype>
 #include <thread>
 
 namespace neurod::http {
@@ -160,6 +161,34 @@ class FunctionSource : public StreamSource {
 
 Response Response::stream(std::string content_type, std::function<void(StreamWriter&)> producer) {
   return stream(std::move(content_type), std::make_shared<FunctionSource>(std::move(producer)));
+}
+
+std::string redact_capabilities(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  auto starts_ci = [&](std::size_t at, std::string_view what) {
+    if (in.size() - at < what.size()) return false;
+    for (std::size_t k = 0; k < what.size(); ++k)
+      if (std::tolower(static_cast<unsigned char>(in[at + k])) != what[k]) return false;
+    return true;
+  };
+  std::size_t i = 0;
+  while (i < in.size()) {
+    char c = in[i];
+    if (c == '?' || c == '#') {
+      out.append(in.substr(i));
+      break;
+    }
+    out.push_back(c);
+    ++i;
+    if (c != '/') continue;
+    std::size_t skip = starts_ci(i, "~t.") ? 3 : starts_ci(i, "%7et.") ? 5 : 0;
+    if (!skip) continue;
+    out += "~t.\u2026";
+    i += skip;
+    while (i < in.size() && in[i] != '/' && in[i] != '?' && in[i] != '#') ++i;
+  }
+  return out;
 }
 
 }  // namespace neurod::http

@@ -51,6 +51,11 @@ struct Principal {
   bool authenticated() const { return !name.empty(); }
 };
 
+// A path or request target fit for logs: each path segment that is a capability (the
+// job HTTP proxy's tickets, "~t.TICKET", also percent-encoded as "%7Et.") shown as "~t.…".
+// The access log, error log lines and the audit log use it.
+std::string redact_capabilities(std::string_view path_or_target);
+
 class Request {
  public:
   Method method = Method::get;

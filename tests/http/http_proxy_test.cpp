@@ -6,6 +6,9 @@
 // 302 that also tries to set neurod's session cookie.
 #include "http/forward.hpp"
 #include "http/jobs_helpers.hpp"
+#include "modules/monitoring/http_ticket.hpp"
+#include "support/server/server.hpp"
+#include "support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -119,6 +122,63 @@ TEST_CASE("http::rewrite_location points the job's own root under the prefix") {
   CHECK(http::rewrite_location("https://example.com/a", p, "h:80") == "https://example.com/a");
   CHECK(http::rewrite_location("//example.com/a", p, "h:80") == "//example.com/a");
   CHECK(http::rewrite_location("next?page=2", p, "h:80") == "next?page=2");
+}
+
+TEST_CASE("http::rewrite_location keeps a ticket segment the app does not know about") {
+  std::string link = "/api/v1/jobs/job-1/http";
+  std::string p = link + "/~t.123.YQ.sig";
+  CHECK(http::rewrite_location("/tree?x=1", p, "h:80", link) == p + "/tree?x=1");
+  CHECK(http::rewrite_location(p + "/lab", p, "h:80", link) == p + "/lab");
+  CHECK(http::rewrite_location(link + "/lab?a=1", p, "h:80", link) == p + "/lab?a=1");  // NEURO_JOB_HTTP_PATH links
+  CHECK(http::rewrite_location(link, p, "h:80", link) == p);
+  CHECK(http::rewrite_location("http://localhost:8888" + link + "/x", p, "h:80", link) == p + "/x");
+  CHECK(http::rewrite_location("https://example.com/a", p, "h:80", link) == "https://example.com/a");
+}
+
+TEST_CASE("http::redact_capabilities hides ticket segments from logs") {
+  CHECK(http::redact_capabilities("/api/v1/jobs/j/http/~t.123.YQ.sig/a/b?x=~t.q") ==
+        "/api/v1/jobs/j/http/~t.\u2026/a/b?x=~t.q");
+  CHECK(http::redact_capabilities("/api/v1/jobs/j/http/%7Et.123.YQ.sig") == "/api/v1/jobs/j/http/~t.\u2026");
+  CHECK(http::redact_capabilities("/api/v1/jobs/j/http/~t.a?q") == "/api/v1/jobs/j/http/~t.\u2026?q");
+  CHECK(http::redact_capabilities("/a/x~t.b/c") == "/a/x~t.b/c");
+  CHECK(http::redact_capabilities("") == "");
+}
+
+TEST_CASE("monitoring::HttpTickets: bound to job, user and expiry") {
+  monitoring::HttpTickets tk(std::string(32, 'k'), 0);
+  auto t = tk.issue("job-1", "alice", 5'000'500);
+  CHECK(t.starts_with("5001."));  // rounded up to a second
+  auto ok = tk.verify(t, "job-1", 5'000'000);
+  CHECK(ok.ok());
+  CHECK(ok.user == "alice");
+  CHECK(ok.expires_at_ms == 5'001'000);
+  CHECK(tk.verify(t, "job-1", 5'001'000).result == monitoring::TicketCheck::Result::expired);
+  CHECK(tk.verify(t, "job-2", 5'000'000).result == monitoring::TicketCheck::Result::forged);
+  // Another user or expiry under the same MAC, another key, malformed ones.
+  auto dot = t.find('.', 5);
+  CHECK(tk.verify("9999" + t.substr(4), "job-1", 5'000'000).result == monitoring::TicketCheck::Result::forged);
+  CHECK(tk.verify(t.substr(0, 5) + "Ym9i" + t.substr(dot), "job-1", 5'000'000).result ==
+        monitoring::TicketCheck::Result::forged);
+  monitoring::HttpTickets other(std::string(32, 'x'), 0);
+  CHECK(other.verify(t, "job-1", 5'000'000).result == monitoring::TicketCheck::Result::forged);
+  for (const char* bad : {"", ".", "..", "1..", "x.YQ.YQ", "1.YQ", "1.YQ.YQ.YQ", "1.!!.YQ", "1234567890123.YQ.YQ"})
+    CHECK(tk.verify(bad, "job-1", 0).result == monitoring::TicketCheck::Result::malformed);
+}
+
+TEST_CASE("monitoring::HttpTickets: the key file is made 0600 once, shared by whoever loads it, refused when others may read it") {
+  test::TempDir dir;
+  auto file = dir.path() / "http-ticket.key";
+  monitoring::HttpTickets a(file);
+  namespace fs = std::filesystem;
+  CHECK((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(fs::file_size(file) == 32);
+  monitoring::HttpTickets b(file);  // another control plane with the same file
+  CHECK(b.verify(a.issue("job-1", "alice", 10'000'000), "job-1", 0).ok());
+  fs::permissions(file, fs::perms::group_read, fs::perm_options::add);
+  CHECK_THROWS_AS(monitoring::HttpTickets{file}, Error);
+  fs::permissions(file, fs::perms::group_read, fs::perm_options::remove);
+  fs::resize_file(file, 16);
+  CHECK_THROWS_AS(monitoring::HttpTickets{file}, Error);
 }
 
 TEST_CASE("http::scope_cookie keeps an upstream's cookies under its prefix") {
@@ -337,4 +397,181 @@ TEST_CASE_TEMPLATE("job http proxy: anonymous, other users, readers, no port, re
   CHECK(q.json()["error"]["code"] == "http_port_not_listening");
 
   for (const auto& j : {id, plain, open, quiet}) alice.del("/api/v1/jobs/" + j);
+}
+
+// The browser's way in (README "Job HTTP proxy", tickets): a signed-in navigation is sent
+// to the same place under ~t.TICKET, and everything under that works without cookies.
+TEST_CASE_TEMPLATE(
+    "job http proxy tickets: navigation redirect, cookie-less pages and subresources, refusals, no ticket in logs", B,
+    NEUROD_DB_BACKENDS) {
+  std::string log;
+  std::string ticket;
+  {
+    test::StderrCapture capture;
+    auto yaml = executor_yaml("process");
+    yaml.insert(std::string("modules:\n").size(), "  monitoring:\n    http_ticket_ttl: 1h\n");
+    authtest::Env env(B::kDialect, "", yaml + "log:\n  level: debug\n");
+    auto alice = env.user("alice");
+    auto bob = env.user("bob");
+    auto anon = env.anonymous();
+    auto id = http_job(alice, free_port(), "process");
+    auto base = "/api/v1/jobs/" + id + "/http";
+    std::string cookie = "neurod_session=" + alice.token();
+
+    // The key file: made on first start, neurod's only.
+    auto key = env.server().data_dir() / "monitoring" / "http-ticket.key";
+    REQUIRE(std::filesystem::exists(key));
+    CHECK((std::filesystem::status(key).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+
+    // A navigation with the session cookie: the same path and query under a ticket.
+    auto nav = anon.request("GET", proxy(id, "echo?a=1"), "",
+                            {{"Cookie", cookie}, {"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}});
+    EXPECT_STATUS(nav, 302);
+    CHECK(nav.header("Cache-Control") == "no-store");
+    auto loc = nav.header("Location").value_or("");
+    REQUIRE(loc.starts_with(base + "/~t."));
+    auto slash = loc.find('/', base.size() + 1);
+    REQUIRE(slash != std::string::npos);
+    auto tprefix = loc.substr(0, slash);
+    ticket = tprefix.substr(base.size() + 4);
+    CHECK(loc.substr(slash) == "/echo?a=1");
+    // Its expiry is the configured hour away.
+    auto exp_s = std::stoll(ticket.substr(0, ticket.find('.')));
+    CHECK(exp_s * 1000 > authtest::now_ms() + 3590 * 1000);
+    CHECK(exp_s * 1000 < authtest::now_ms() + 3610 * 1000);
+    // The root: to the ticket's root. Fetch Metadata decides when a browser sends it.
+    auto nroot = anon.request("GET", proxy(id), "", {{"Cookie", cookie}, {"Sec-Fetch-Mode", "navigate"}});
+    EXPECT_STATUS(nroot, 302);
+    CHECK(nroot.header("Location").value_or("").ends_with("/"));
+    auto fetch = anon.request("GET", proxy(id, "echo"), "",
+                              {{"Cookie", cookie}, {"Sec-Fetch-Mode", "cors"}, {"Accept", "text/html"}});
+    EXPECT_STATUS(fetch, 200);
+    EXPECT_STATUS(anon.request("POST", proxy(id, "echo"), "x", {{"Cookie", cookie}, {"Accept", "text/html"}}), 200);
+    // A token client gets no redirect, whatever it accepts (curl, neuro).
+    auto bearer = alice.request("GET", proxy(id, "echo"), "", {{"Accept", "text/html"}});
+    REQUIRE_STATUS(bearer, 200);
+    CHECK(bearer.body.starts_with("GET /echo HTTP/1.1\n"));
+
+    // Following it without any cookie serves the page; the job never sees the ticket in
+    // its path, and gets the prefix with it for links it builds.
+    auto page = anon.get(loc);
+    REQUIRE_STATUS(page, 200);
+    CHECK(page.body.starts_with("GET /echo?a=1 HTTP/1.1\n"));
+    CHECK(has(page.body, "X-Forwarded-Prefix: " + tprefix + "\n"));
+    CHECK(page.header("Content-Security-Policy") == kSandbox);
+    CHECK(page.header("Referrer-Policy") == "no-referrer");
+    // The sandboxed page's fetch calls are cross-origin: a ticket's answers may be read.
+    CHECK(page.header("Access-Control-Allow-Origin") == "*");
+    CHECK_FALSE(bearer.header("Access-Control-Allow-Origin").has_value());
+    // The page's subresources and forms, without cookies.
+    auto sub = anon.get(tprefix + "/static/app.js?v=2");
+    REQUIRE_STATUS(sub, 200);
+    CHECK(sub.body.starts_with("GET /static/app.js?v=2 HTTP/1.1\n"));
+    auto form = anon.request("POST", tprefix + "/form", "k=v");
+    REQUIRE_STATUS(form, 200);
+    CHECK(form.body.starts_with("POST /form HTTP/1.1\n"));
+    CHECK(form.body.ends_with("BODY:k=v"));
+    // A cookie navigation on the ticket link is not redirected again.
+    auto again = anon.request("GET", loc, "", {{"Cookie", cookie}, {"Accept", "text/html"}});
+    EXPECT_STATUS(again, 200);
+    // The ticket's root without its slash, redirects and cookies keep the ticket.
+    auto bare = anon.get(tprefix + "?x=1");
+    EXPECT_STATUS(bare, 308);
+    CHECK(bare.header("Location") == tprefix + "/?x=1");
+    auto red = anon.get(tprefix + "/redirect");
+    EXPECT_STATUS(red, 302);
+    CHECK(red.header("Location") == tprefix + "/echo?from=redirect");
+    CHECK(headers_named(red, "Set-Cookie") == std::vector<std::string>{"app=1; Path=" + tprefix + "/"});
+
+    // The audit row of the form post: the ticket's user, the path without the ticket.
+    {
+      auto rid = form.header("X-Request-Id").value_or("<none>");
+      json found;
+      for (int i = 0; i < 50 && found.is_null(); ++i) {
+        auto entries = env.admin().get("/api/v1/audit?limit=200").json()["entries"];
+        for (const auto& e : entries)
+          if (e["request_id"] == rid) found = e;
+        if (found.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      REQUIRE_FALSE(found.is_null());
+      CHECK(found["principal"] == "alice");
+      CHECK(found["path"] == base + "/~t.\u2026/form");
+    }
+
+    // Refusals, all 401 without cookies: no ticket, an altered one, another job's, an expired one.
+    EXPECT_STATUS(anon.get(proxy(id, "echo")), 401);
+    auto altered = ticket;
+    altered[altered.size() - 10] = altered[altered.size() - 10] == 'A' ? 'B' : 'A';
+    auto t1 = anon.get(base + "/~t." + altered + "/echo");
+    EXPECT_STATUS(t1, 401);
+    CHECK(t1.json()["error"]["code"] == "http_ticket_invalid");
+    CHECK(has(t1.json()["error"]["message"].get<std::string>(), "from the console again"));
+    auto longer = std::to_string(exp_s + 86400) + ticket.substr(ticket.find('.'));
+    EXPECT_STATUS(anon.get(base + "/~t." + longer + "/echo"), 401);
+    EXPECT_STATUS(anon.get(base + "/~t.nonsense/echo"), 401);
+    auto plain = submit(alice, sh_job("sleep 600", {{"preset_name", "cpu-tiny"}}));
+    auto t2 = anon.get("/api/v1/jobs/" + plain + "/http/~t." + ticket + "/echo");
+    EXPECT_STATUS(t2, 401);
+    CHECK(t2.json()["error"]["code"] == "http_ticket_invalid");
+    monitoring::HttpTickets minted(key);
+    auto expired = minted.issue(id, "alice", authtest::now_ms() - 1000);
+    auto t3 = anon.get(base + "/~t." + expired + "/echo");
+    EXPECT_STATUS(t3, 401);
+    CHECK(t3.json()["error"]["code"] == "http_ticket_expired");
+    CHECK(has(t3.json()["error"]["message"].get<std::string>(),
+              "the link expired: open the job's HTTP link from the console again"));
+    // A browser gets it as a page; one still signed in gets a fresh ticket instead.
+    auto t3html = anon.request("GET", base + "/~t." + expired + "/echo", "", {{"Accept", "text/html"}});
+    EXPECT_STATUS(t3html, 401);
+    CHECK(t3html.header("Content-Type").value_or("").starts_with("text/html"));
+    CHECK(has(t3html.body, "the link expired"));
+    auto renewed =
+        anon.request("GET", base + "/~t." + expired + "/echo?z=1", "", {{"Cookie", cookie}, {"Accept", "text/html"}});
+    EXPECT_STATUS(renewed, 302);
+    CHECK(renewed.header("Location").value_or("").ends_with("/echo?z=1"));
+    CHECK_FALSE(has(renewed.header("Location").value_or(""), expired));
+    // A ticket for a user that does not exist never opens anything.
+    EXPECT_STATUS(anon.get(base + "/~t." + minted.issue(id, "mallory", authtest::now_ms() + 60000) + "/echo"), 401);
+
+    // A reader's ticket works while the share lasts, and stops at once when it is revoked.
+    auto uri = "job://test/alice/" + id;
+    auto grant = alice.post("/api/v1/users/bob/permissions", json::array({{{"uri", uri}, {"action", "read"}}}));
+    REQUIRE_MESSAGE((grant.status == 200 || grant.status == 201), grant.body);
+    wait_job(bob, id, [](const json&) { return true; });
+    auto bnav = anon.request("GET", proxy(id, "echo"), "",
+                             {{"Cookie", "neurod_session=" + bob.token()}, {"Accept", "text/html"}});
+    EXPECT_STATUS(bnav, 302);
+    auto bloc = bnav.header("Location").value_or("");
+    REQUIRE_STATUS(anon.get(bloc), 200);
+    REQUIRE_STATUS(alice.del("/api/v1/users/bob/permissions?uri=" + authtest::q(uri)), 204);
+    authtest::Res revoked = anon.get(bloc);
+    for (int i = 0; i < 50 && revoked.status == 200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      revoked = anon.get(bloc);
+    }
+    EXPECT_STATUS(revoked, 401);
+    CHECK(revoked.json()["error"]["code"] == "http_ticket_revoked");
+    // alice's still works.
+    EXPECT_STATUS(anon.get(loc), 200);
+
+    // A public job: no redirect, and a ticket (even another job's) is not needed.
+    auto open = http_job(alice, free_port(), "process", {{"requires_auth", false}});
+    EXPECT_STATUS(anon.request("GET", proxy(open, "echo"), "", {{"Cookie", cookie}, {"Accept", "text/html"}}), 200);
+    auto pub = anon.get("/api/v1/jobs/" + open + "/http/~t." + ticket + "/echo");
+    REQUIRE_STATUS(pub, 200);
+    CHECK(pub.body.starts_with("GET /echo HTTP/1.1\n"));
+
+    for (const auto& j : {id, plain, open}) alice.del("/api/v1/jobs/" + j);
+    log = capture.text();
+  }
+  // The access log saw the ticket links, redacted; never a ticket.
+  CHECK(has(log, "/~t.\u2026/static/app.js"));
+  {
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);)
+      if (has(line, ticket)) MESSAGE("a log line with the ticket: " << line);
+  }
+  CHECK_FALSE(has(log, ticket));
+  CHECK_FALSE(has(log, ticket.substr(ticket.rfind('.') + 1)));
 }

@@ -289,6 +289,14 @@ TEST_CASE_TEMPLATE("the job HTTP proxy routes, public at the router, refuse anon
     EXPECT_STATUS(anon.request(method, target, method == "GET" || method == "OPTIONS" ? "" : "{}"), 401);
     EXPECT_STATUS(anon.request(method, target, "", {{"Authorization", "Bearer forged"}}), 401);
     EXPECT_STATUS(mallory.request(method, target, method == "GET" || method == "OPTIONS" ? "" : "{}"), 404);
+    // A ticket segment (http_proxy.cpp) is no way around it: a forged one is 401, and a
+    // browser of someone who may not read the job gets no ticket.
+    auto ticketed = "/api/v1/jobs/" + id + "/http/~t.99999999999.YWRtaW4.AAAA/" +
+                    (r->pattern.ends_with("...}") ? "index.html?a=1" : "");
+    EXPECT_STATUS(anon.request(method, ticketed, method == "GET" || method == "OPTIONS" ? "" : "{}"), 401);
+    EXPECT_STATUS(
+        anon.request(method, target, "", {{"Cookie", "neurod_session=" + mallory.token()}, {"Accept", "text/html"}}),
+        404);
     ++probed;
   }
   CHECK(probed == 12);
