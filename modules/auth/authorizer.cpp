@@ -1,5 +1,6 @@
 #include "modules/auth/authorizer.hpp"
 
+#include "core/secret_key.hpp"
 #include "modules/auth/crypto.hpp"
 
 namespace neurod::auth {
@@ -140,7 +141,7 @@ std::optional<http::Principal> Authorizer::authenticate_token(std::string_view t
   const TokenInfo* found = nullptr;
   auto [first, last] = st.tokens.equal_range(token_key(hash));
   for (auto it = first; it != last; ++it)
-    if (constant_time_equal(it->second.hash, hash)) found = &it->second;
+    if (keys::constant_time_equal(it->second.hash, hash)) found = &it->second;
   if (!found) return std::nullopt;
   const auto& t = *found;
   if (t.expires_at && *t.expires_at <= now_ms) return std::nullopt;

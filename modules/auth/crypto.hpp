@@ -18,18 +18,6 @@ bool looks_like_token(std::string_view s);
 // The stored form of a token: hex SHA-256. Tokens are 256-bit random, so an unsalted
 // fast hash is enough: there is nothing to brute-force.
 std::string token_hash(std::string_view token);
-// Constant-time equality of two equal-length strings (false when lengths differ).
-bool constant_time_equal(std::string_view a, std::string_view b);
-
-// A secret key kept in a file of the auth module's folder: read when the file exists (it
-// must hold exactly `size` bytes), else made from `size` random bytes and written with mode
-// 0600 (temp file, fsync, rename), so what was signed under it survives restarts. `what`
-// names the key in errors. Throws std::runtime_error when the file cannot be read or
-// written or has another size.
-std::string load_or_create_key(const std::filesystem::path& file, std::size_t size, std::string_view what);
-// base64url (no padding) of HMAC-SHA256(key, data).
-std::string hmac_sha256_b64url(std::string_view key, std::string_view data);
-
 struct PasswordParams {
   std::uint64_t memory_bytes = 64ull << 20;  // argon2id m
   std::uint64_t iterations = 3;              // argon2id t

@@ -1,6 +1,7 @@
 #include "modules/auth/module.hpp"
 
 #include "core/log.hpp"
+#include "core/secret_key.hpp"
 #include "db/database.hpp"
 #include "modules/auth/crypto.hpp"
 #include "modules/auth/repo.hpp"
@@ -206,7 +207,7 @@ void check_cookie_request(const http::Request& req, std::string_view expected_cs
   }
   if (safe) return;  // a WebSocket upgrade (a GET): browsers always send Origin on those
   auto given = req.header("X-CSRF-Token");
-  if (!given || !constant_time_equal(trim(*given), expected_csrf))
+  if (!given || !keys::constant_time_equal(trim(*given), expected_csrf))
     throw Error(errc::forbidden,
                 std::string(given ? "the X-CSRF-Token header does not match this session"
                                   : "this request carries the session cookie but no X-CSRF-Token header") +
@@ -234,7 +235,7 @@ Module::Module(const Config& config, app::ModuleContext& ctx) : config_(config),
     throw std::runtime_error(std::string("modules.auth: ") + e.what());
   }
   try {
-    csrf_key_ = load_or_create_key(ctx.module_dir("auth") / "csrf.key", 32, "CSRF key");
+    csrf_key_ = keys::load_or_make(ctx.module_dir("auth") / "csrf.key");
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("modules.auth: ") + e.what());
   }
@@ -405,7 +406,7 @@ std::optional<http::Principal> Module::authenticate(const http::Request& req) co
 }
 
 std::string Module::csrf_token(std::string_view session_token) const {
-  return hmac_sha256_b64url(csrf_key_, session_token);
+  return keys::base64url(keys::hmac_sha256(csrf_key_, session_token));
 }
 
 std::optional<std::string> Module::cookie_session(const http::Request& req) {

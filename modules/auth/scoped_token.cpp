@@ -1,6 +1,6 @@
 #include "modules/auth/scoped_token.hpp"
 
-#include "modules/auth/crypto.hpp"
+#include "core/secret_key.hpp"
 
 #include <nlohmann/json.hpp>
 #include <sodium.h>
@@ -12,33 +12,6 @@ namespace neurod::auth {
 
 namespace {
 
-std::string b64url(std::string_view in) {
-  std::string out(sodium_base64_encoded_len(in.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(),
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
-std::optional<std::string> unb64url(std::string_view in) {
-  std::string out(in.size(), '\0');
-  std::size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), nullptr, &len,
-                        nullptr, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-    return std::nullopt;
-  out.resize(len);
-  return out;
-}
-
-std::string mac(const std::string& key, std::string_view data) {
-  unsigned char out[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
-  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  crypto_auth_hmacsha256_final(&st, out);
-  return std::string(reinterpret_cast<char*>(out), sizeof out);
-}
-
 constexpr std::size_t kKeySize = 32;
 
 }  // namespace
@@ -49,7 +22,7 @@ ScopedTokens::ScopedTokens(std::string key) : key_(std::move(key)) {
 }
 
 ScopedTokens::ScopedTokens(const std::filesystem::path& key_file)
-    : key_(load_or_create_key(key_file, kKeySize, "scoped-token key")) {}
+    : key_(keys::load_or_make(key_file, kKeySize)) {}
 
 ScopedToken ScopedTokens::issue(const http::Principal& who, std::vector<std::string> scopes, Duration ttl,
                                 std::int64_t now_ms) const {
@@ -60,9 +33,9 @@ ScopedToken ScopedTokens::issue(const http::Principal& who, std::vector<std::str
   randombytes_buf(nonce.data(), nonce.size());
   nlohmann::json payload{{"sub", who.name},          {"knd", who.kind},          {"cred", who.credential},
                          {"iat", out.issued_at_ms}, {"exp", out.expires_at_ms}, {"scp", std::move(scopes)},
-                         {"jti", b64url(nonce)}};
-  auto body = b64url(payload.dump());
-  out.token = std::string(kPrefix) + body + "." + b64url(mac(key_, body));
+                         {"jti", keys::base64url(nonce)}};
+  auto body = keys::base64url(payload.dump());
+  out.token = std::string(kPrefix) + body + "." + keys::base64url(keys::hmac_sha256(key_, body));
   return out;
 }
 
@@ -73,11 +46,11 @@ std::optional<http::Principal> ScopedTokens::verify(std::string_view token, std:
   auto dot = token.find('.');
   if (dot == std::string_view::npos) return std::nullopt;
   auto body = token.substr(0, dot);
-  auto sig = unb64url(token.substr(dot + 1));
+  auto sig = keys::unbase64url(token.substr(dot + 1));
   if (!sig) return std::nullopt;
-  auto want = mac(key_, body);
-  if (!constant_time_equal(*sig, want)) return std::nullopt;
-  auto raw = unb64url(body);
+  auto want = keys::hmac_sha256(key_, body);
+  if (!keys::constant_time_equal(*sig, want)) return std::nullopt;
+  auto raw = keys::unbase64url(body);
   if (!raw) return std::nullopt;
   auto j = nlohmann::json::parse(*raw, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;

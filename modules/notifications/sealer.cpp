@@ -1,13 +1,10 @@
 #include "modules/notifications/sealer.hpp"
 
 #include "core/errors.hpp"
+#include "core/secret_key.hpp"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -16,11 +13,6 @@ namespace neurod::notifications {
 namespace {
 
 constexpr std::string_view kPrefix = "nd1:";
-
-Error key_error(const std::filesystem::path& file, const std::string& what) {
-  return Error(errc::internal, "notifications: the sealing key " + file.string() + " " + what)
-      .with_code("notification_key");
-}
 
 void init_sodium() {
   if (sodium_init() < 0) throw Error(errc::internal, "libsodium cannot start");
@@ -32,31 +24,9 @@ Sealer::Sealer(const std::array<unsigned char, 32>& key) : key_(key) { init_sodi
 
 Sealer::Sealer(const std::filesystem::path& key_file) {
   init_sodium();
-  int fd = ::open(key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno == ENOENT) {
-    randombytes_buf(key_.data(), key_.size());
-    auto tmp = key_file.string() + ".tmp";
-    int w = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (w < 0) throw key_error(key_file, std::string("cannot be made: ") + std::strerror(errno));
-    bool ok = ::write(w, key_.data(), key_.size()) == static_cast<ssize_t>(key_.size()) && ::fsync(w) == 0;
-    ::close(w);
-    if (!ok || ::rename(tmp.c_str(), key_file.c_str()) != 0) {
-      ::unlink(tmp.c_str());
-      throw key_error(key_file, std::string("cannot be written: ") + std::strerror(errno));
-    }
-    return;
-  }
-  if (fd < 0) throw key_error(key_file, std::string("cannot be read: ") + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    throw key_error(key_file, "must be readable by neurod only (chmod 600)");
-  }
-  auto n = ::read(fd, key_.data(), key_.size());
-  char extra;
-  bool longer = ::read(fd, &extra, 1) > 0;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(key_.size()) || longer) throw key_error(key_file, "must hold exactly 32 bytes");
+  auto key = keys::load_or_make(key_file, key_.size());
+  std::memcpy(key_.data(), key.data(), key_.size());
+  sodium_memzero(key.data(), key.size());
 }
 
 std::string Sealer::seal(std::string_view plaintext, std::string_view bound_to) const {

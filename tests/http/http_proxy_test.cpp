@@ -447,7 +447,15 @@ TEST_CASE_TEMPLATE(
     auto fetch = anon.request("GET", proxy(id, "echo"), "",
                               {{"Cookie", cookie}, {"Sec-Fetch-Mode", "cors"}, {"Accept", "text/html"}});
     EXPECT_STATUS(fetch, 200);
-    EXPECT_STATUS(anon.request("POST", proxy(id, "echo"), "x", {{"Cookie", cookie}, {"Accept", "text/html"}}), 200);
+    // A cookie POST is a mutation: without the CSRF token the cookie does not count (a page
+    // elsewhere cannot post to the job as alice); with it, it goes through.
+    EXPECT_STATUS(anon.request("POST", proxy(id, "echo"), "x", {{"Cookie", cookie}, {"Accept", "text/html"}}), 401);
+    auto who = anon.request("GET", "/api/v1/auth/whoami", "", {{"Cookie", cookie}});
+    REQUIRE_STATUS(who, 200);
+    auto csrf = who.json()["csrf_token"].template get<std::string>();
+    EXPECT_STATUS(anon.request("POST", proxy(id, "echo"), "x",
+                               {{"Cookie", cookie}, {"Accept", "text/html"}, {"X-CSRF-Token", csrf}}),
+                  200);
     // A token client gets no redirect, whatever it accepts (curl, neuro).
     auto bearer = alice.request("GET", proxy(id, "echo"), "", {{"Accept", "text/html"}});
     REQUIRE_STATUS(bearer, 200);
