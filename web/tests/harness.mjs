@@ -162,6 +162,9 @@ export async function launchBrowser() {
 // violations among them) and failed requests are collected so tests can assert none.
 export async function loggedInPage(browser, cluster, user, { width = 1280, height = 800 } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, baseURL: cluster.url });
+  // Playwright's 30 s default is tight for a 2-core CI machine running other tests beside
+  // these; waits still end as soon as what they wait for appears.
+  context.setDefaultTimeout(60000);
   const page = await context.newPage();
   page.problems = [];
   page.on('console', (m) => {
