@@ -12,12 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 std::string url_encode(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
@@ -117,7 +111,7 @@ TEST_CASE_TEMPLATE("exec: TTY and pipes, exit codes, stdin, resize and kill with
     CAPTURE(runtime);
     authtest::Env env(B::kDialect, "", executor_yaml(runtime));
     auto alice = env.user("alice");
-    auto id = submit(alice, sh_job(kTrapScript));
+    auto id = submit_job(alice, sh_job(kTrapScript));
     wait_status(alice, id, "running");
     REQUIRE(eventually([&] { return job_log(alice, id).find("started") != std::string::npos; }));
 
@@ -202,7 +196,7 @@ TEST_CASE_TEMPLATE("exec: a client that reads slowly gets every byte of a large 
   // full pipe while the client does not read, and nothing is lost when it does.
   authtest::Env env(B::kDialect, "", executor_yaml("process"));
   auto alice = env.user("alice");
-  auto id = submit(alice, sh_job("echo started; sleep 600"));
+  auto id = submit_job(alice, sh_job("echo started; sleep 600"));
   wait_status(alice, id, "running");
   REQUIRE(eventually([&] { return job_log(alice, id).find("started") != std::string::npos; }));
   Session s(env, alice.token(), exec_target(id, "head -c 33554432 /dev/zero", "stderr=0"));
@@ -219,7 +213,7 @@ TEST_CASE_TEMPLATE("attach: the job's own output live, and its stdin where the r
     CAPTURE(runtime);
     authtest::Env env(B::kDialect, "", executor_yaml(runtime));
     auto alice = env.user("alice");
-    auto ticker = submit(alice, sh_job("i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"));
+    auto ticker = submit_job(alice, sh_job("i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"));
     wait_status(alice, ticker, "running");
     {
       Session s(env, alice.token(), "/api/v1/jobs/" + ticker + "/attach?stderr=0");
@@ -233,7 +227,7 @@ TEST_CASE_TEMPLATE("attach: the job's own output live, and its stdin where the r
 
     if (runtime == "docker") {
       // A TTY job keeps stdin open: what attach types reaches it, and it outlives the attach.
-      auto echo = submit(alice, sh_job("while read l; do echo \"got-$l\"; done; echo stdin-closed", {{"tty", true}}));
+      auto echo = submit_job(alice, sh_job("while read l; do echo \"got-$l\"; done; echo stdin-closed", {{"tty", true}}));
       wait_status(alice, echo, "running");
       {
         Session s(env, alice.token(), "/api/v1/jobs/" + echo + "/attach?tty=1&stdin=1&stderr=0");
@@ -264,7 +258,7 @@ TEST_CASE_TEMPLATE("exec, attach and kill: who may, and malformed requests", B, 
   auto alice = env.user("alice");
   auto bob = env.user("bob");
   auto carol = env.user("carol");
-  auto id = submit(alice, sh_job("echo started; while true; do sleep 0.1; done"));
+  auto id = submit_job(alice, sh_job("echo started; while true; do sleep 0.1; done"));
   wait_status(alice, id, "running");
   auto grant = alice.post("/api/v1/users/carol/permissions",
                           json::array({{{"uri", "job://test/alice/" + id}, {"action", "read"}}}));

@@ -53,28 +53,6 @@ case "$t" in
 esac
 )";
 
-// A port nothing listens on now (the process runtime's jobs share the host's ports).
-std::uint16_t free_port() {
-  static std::atomic<unsigned> next{20000 + unsigned(::getpid() * 13) % 10000};
-  for (;;) {
-    auto port = static_cast<std::uint16_t>(20000 + next.fetch_add(11) % 12000);
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_ANY);
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-    ::close(fd);
-    if (ok) return port;
-  }
-}
-
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 std::string proxy(const std::string& job, const std::string& rest = "") {
   return "/api/v1/jobs/" + job + "/http/" + rest;
 }
@@ -87,7 +65,7 @@ std::string http_job(Api& api, std::uint16_t port, const std::string& runtime, j
                {"command", {busybox, "nc", "-ll", "-p", std::to_string(port), "-e", busybox, "sh", "-c", kServer}},
                {"http", http},
                {"preset_name", "cpu-tiny"}};  // 0.5 CPU: four jobs fit the 2-CPU test node
-  auto id = submit(api, body);
+  auto id = submit_job(api, body);
   wait_status(api, id, "running");
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {
@@ -368,7 +346,7 @@ TEST_CASE_TEMPLATE("job http proxy: anonymous, other users, readers, no port, re
   CHECK(b.body.starts_with("GET /echo?who=bob HTTP/1.1\n"));
 
   // A job without an HTTP port.
-  auto plain = submit(alice, sh_job("sleep 600", {{"preset_name", "cpu-tiny"}}));
+  auto plain = submit_job(alice, sh_job("sleep 600", {{"preset_name", "cpu-tiny"}}));
   wait_status(alice, plain, "running");
   auto np = alice.get(proxy(plain));
   EXPECT_STATUS(np, 400);
@@ -390,7 +368,7 @@ TEST_CASE_TEMPLATE("job http proxy: anonymous, other users, readers, no port, re
 
   // Nothing listening on the port (yet): 502 that says so.
   auto quiet_port = free_port();
-  auto quiet = submit(alice, sh_job("sleep 600", {{"http", {{"port", quiet_port}}}, {"preset_name", "cpu-tiny"}}));
+  auto quiet = submit_job(alice, sh_job("sleep 600", {{"http", {{"port", quiet_port}}}, {"preset_name", "cpu-tiny"}}));
   wait_status(alice, quiet, "running");
   auto q = alice.get(proxy(quiet));
   EXPECT_STATUS(q, 502);
@@ -518,7 +496,7 @@ TEST_CASE_TEMPLATE(
     auto longer = std::to_string(exp_s + 86400) + ticket.substr(ticket.find('.'));
     EXPECT_STATUS(anon.get(base + "/~t." + longer + "/echo"), 401);
     EXPECT_STATUS(anon.get(base + "/~t.nonsense/echo"), 401);
-    auto plain = submit(alice, sh_job("sleep 600", {{"preset_name", "cpu-tiny"}}));
+    auto plain = submit_job(alice, sh_job("sleep 600", {{"preset_name", "cpu-tiny"}}));
     auto t2 = anon.get("/api/v1/jobs/" + plain + "/http/~t." + ticket + "/echo");
     EXPECT_STATUS(t2, 401);
     CHECK(t2.json()["error"]["code"] == "http_ticket_invalid");

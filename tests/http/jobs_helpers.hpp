@@ -5,6 +5,12 @@
 
 #include "http/auth_helpers.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 
@@ -95,6 +101,31 @@ inline void add_secret(Api& api, const std::string& project, const std::string& 
 inline json wait_status(Api& api, const std::string& id, const std::string& status,
                         std::chrono::seconds deadline = std::chrono::seconds(60)) {
   return wait_job(api, id, [&](const json& j) { return j["status"] == status; }, deadline);
+}
+
+// Submits a job and returns its id (202 required).
+inline std::string submit_job(Api& api, const json& body) {
+  auto r = api.post("/api/v1/jobs", body);
+  REQUIRE_STATUS(r, 202);
+  return r.json()["id"];
+}
+
+// A port nothing listens on now (the process runtime's jobs share the host's ports). Below
+// the ephemeral range (32768+): an ephemeral port can be taken by any outgoing connection
+// meanwhile, and a connect to an unused ephemeral port can even connect to itself.
+inline std::uint16_t free_port() {
+  static std::atomic<unsigned> next{20000 + unsigned(::getpid()) % 10000};
+  for (;;) {
+    auto port = static_cast<std::uint16_t>(20000 + next.fetch_add(7) % 12000);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    ::close(fd);
+    if (ok) return port;
+  }
 }
 
 }  // namespace neurod::jobtest

@@ -190,12 +190,6 @@ authtest::Env process_env(db::Dialect d, const std::string& jobs_extra = "") {
   return authtest::Env(d, "", executor_yaml("process", jobs_extra));
 }
 
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 bool has_id(const json& snapshot, const std::string& id) {
   for (const auto& j : snapshot["jobs"])
     if (j["id"] == id) return true;
@@ -216,7 +210,7 @@ TEST_CASE_TEMPLATE("jobs watch: a snapshot, then the full job on each submit, st
   auto env = process_env(B::kDialect);
   auto alice = env.user("alice");
   auto bob = env.user("bob");
-  auto first = submit(alice, sh_job("sleep 30", {{"name", "first"}}));
+  auto first = submit_job(alice, sh_job("sleep 30", {{"name", "first"}}));
 
   Watch mine(env.server(), alice.token(), "/api/v1/jobs?watch=true");
   Watch theirs(env.server(), bob.token(), "/api/v1/jobs?watch=true");
@@ -235,7 +229,7 @@ TEST_CASE_TEMPLATE("jobs watch: a snapshot, then the full job on each submit, st
   CHECK(mine.retry_ms() > 0);  // EventSource reconnects after that long
   CHECK(theirs.snapshot()["jobs"].empty());
 
-  auto id = submit(alice, sh_job("sleep 30", {{"tags", {"exp=1"}}}));
+  auto id = submit_job(alice, sh_job("sleep 30", {{"tags", {"exp=1"}}}));
   auto created = mine.any_job_event(id);
   CHECK(created["owner"] == "alice");
   CHECK(created["tags"] == json::array({"exp=1"}));
@@ -248,7 +242,7 @@ TEST_CASE_TEMPLATE("jobs watch: a snapshot, then the full job on each submit, st
   CHECK(killed["id"] == id);
 
   // Bob's stream is past alice's changes once his own job's event arrives (one worker, in order).
-  auto his = submit(bob, sh_job("true"));
+  auto his = submit_job(bob, sh_job("true"));
   theirs.any_job_event(his);
   auto seen = theirs.raw();
   CHECK(seen.find(id) == std::string::npos);
@@ -264,7 +258,7 @@ TEST_CASE_TEMPLATE(
   auto env = process_env(B::kDialect);
   auto alice = env.user("alice");
   auto bob = env.user("bob");
-  auto shared = submit(alice, sh_job("sleep 30", {{"name", "shared-one"}}));
+  auto shared = submit_job(alice, sh_job("sleep 30", {{"name", "shared-one"}}));
   wait_status(alice, shared, "running");
 
   // EventSource sends the cookie; a GET needs no CSRF token.
@@ -300,7 +294,7 @@ TEST_CASE_TEMPLATE(
   // He had its row: it goes, with nothing more than its id.
   theirs.removed(shared);
   REQUIRE_STATUS(alice.del("/api/v1/jobs/" + shared), 204);
-  auto his = submit(bob, sh_job("true"));
+  auto his = submit_job(bob, sh_job("true"));
   theirs.any_job_event(his);
   for (const auto& e : theirs.events()) {
     if (e.event != "job") continue;
@@ -318,7 +312,7 @@ TEST_CASE_TEMPLATE("jobs watch: filters select the snapshot and the events - a j
                    NEUROD_DB_BACKENDS) {
   auto env = process_env(B::kDialect);
   auto alice = env.user("alice");
-  auto old_tagged = submit(alice, sh_job("true", {{"tags", {"team=a"}}}));
+  auto old_tagged = submit_job(alice, sh_job("true", {{"tags", {"team=a"}}}));
   wait_finished(alice, old_tagged);
 
   Watch active(env.server(), alice.token(), "/api/v1/jobs?watch=true&status=active&tag=team%3Da");
@@ -328,8 +322,8 @@ TEST_CASE_TEMPLATE("jobs watch: filters select the snapshot and the events - a j
   CHECK(named.snapshot()["jobs"].empty());
   CHECK(has_id(all.snapshot(), old_tagged));
 
-  auto tagged = submit(alice, sh_job("sleep 30", {{"tags", {"team=a"}}}));
-  auto other = submit(alice, sh_job("sleep 30", {{"name", "train"}}));
+  auto tagged = submit_job(alice, sh_job("sleep 30", {{"tags", {"team=a"}}}));
+  auto other = submit_job(alice, sh_job("sleep 30", {{"name", "train"}}));
   active.job_event(tagged, "running");
   named.job_event(other, "running");
   all.job_event(tagged, "running");
@@ -408,7 +402,7 @@ TEST_CASE_TEMPLATE("jobs watch: a client that stops reading is cut off - the oth
   std::string last;
   int submitted = 0;
   for (; submitted < 500 && gauge(admin, "neurod_jobs_watchers_dropped_total") < 1; ++submitted)
-    last = submit(alice, {{"image", "busybox:1"}, {"env", env_vars}});
+    last = submit_job(alice, {{"image", "busybox:1"}, {"env", env_vars}});
   CAPTURE(submitted);
   CHECK(gauge(admin, "neurod_jobs_watchers_dropped_total") == 1);
   // The reader that keeps up got every one of them.

@@ -24,12 +24,6 @@ authtest::Env logs_env(db::Dialect d, const std::string& runtime, int pool = 8) 
   return authtest::Env(d, "", executor_yaml(runtime) + "http:\n  blocking_threads: " + std::to_string(pool) + "\n");
 }
 
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 // Prints 1..n, pausing 10 ms every 10 lines (about n ms in all); `mid` adds a pause of
 // `pause` seconds after that line.
 std::string counter_script(int n, int mid = 0, int pause = 0) {
@@ -118,7 +112,7 @@ TEST_CASE_TEMPLATE("logs: a follower starting mid-way sees every line once, in o
     auto env = logs_env(B::kDialect, runtime);
     auto alice = env.user("alice");
     constexpr int kLines = 3000;
-    auto id = submit(alice, sh_job(counter_script(kLines)));
+    auto id = submit_job(alice, sh_job(counter_script(kLines)));
     wait_status(alice, id, "running");
     int before = wait_lines(alice, id, 50);
     std::string http_body;
@@ -156,10 +150,10 @@ TEST_CASE_TEMPLATE("logs: 100 followers of one job get every line, hold no pool 
     constexpr int kLines = 2000;
     constexpr int kHalf = kLines / 2;
     // The pace of the job alone.
-    auto baseline = submit(alice, sh_job(counter_script(kLines, kHalf, 2)));
+    auto baseline = submit_job(alice, sh_job(counter_script(kLines, kHalf, 2)));
     double alone = run_seconds(wait_finished(alice, baseline));
 
-    auto id = submit(alice, sh_job(counter_script(kLines, kHalf, 2)));
+    auto id = submit_job(alice, sh_job(counter_script(kLines, kHalf, 2)));
     wait_status(alice, id, "running");
     constexpr int kHttp = 80, kWs = 20;
     std::vector<std::string> bodies(kHttp + kWs);
@@ -213,7 +207,7 @@ TEST_CASE_TEMPLATE("logs: deletion, bad parameters, and who may read or delete a
   auto bob = env.user("bob");
   auto mallory = env.user("mallory");
   auto anonymous = env.anonymous();
-  auto id = submit(alice, sh_job("echo kept; sleep 30"));
+  auto id = submit_job(alice, sh_job("echo kept; sleep 30"));
   wait_status(alice, id, "running");
   wait_lines(alice, id, 1);
   auto path = "/api/v1/jobs/" + id + "/log";

@@ -25,12 +25,6 @@ authtest::Env notify_env(db::Dialect d, const std::string& jobs_keys = "", const
   return authtest::Env(d, "", executor_yaml("process", jobs_keys + kNotifyYaml + notify_keys));
 }
 
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 json subscribe(Api& api, const json& body) {
   auto r = api.post("/api/v1/notifications/subscriptions", body);
   REQUIRE_STATUS(r, 201);
@@ -93,9 +87,9 @@ TEST_CASE_TEMPLATE("notifications: a failed job is delivered once to a signed we
   CHECK(alice.get("/api/v1/notifications/subscriptions").body.find(secret) == std::string::npos);
   CHECK(stored_targets(env.server().app().db()).find(secret) == std::string::npos);  // sealed at rest
 
-  auto ok = submit(alice, sh_job("true"));
+  auto ok = submit_job(alice, sh_job("true"));
   CHECK(wait_finished(alice, ok)["status"] == "succeeded");
-  auto bad = submit(alice, sh_job("echo boom; exit 3", {{"name", "train-1"}}));
+  auto bad = submit_job(alice, sh_job("echo boom; exit 3", {{"name", "train-1"}}));
   CHECK(wait_finished(alice, bad)["status"] == "failed");
 
   REQUIRE(authtest::eventually([&] { return hook.count() >= 1; }, std::chrono::seconds(20)));
@@ -182,7 +176,7 @@ TEST_CASE_TEMPLATE("notifications: Slack gets {text}, and its URL is never shown
   CHECK_FALSE(sub.contains("secret"));
   CHECK(sub["target"].template get<std::string>().find("XXXXSECRETXXXX") == std::string::npos);
   CHECK(alice.get("/api/v1/notifications/subscriptions").body.find("XXXXSECRETXXXX") == std::string::npos);
-  auto id = submit(alice, sh_job("true", {{"name", "ok-job"}}));
+  auto id = submit_job(alice, sh_job("true", {{"name", "ok-job"}}));
   CHECK(wait_finished(alice, id)["status"] == "succeeded");
   REQUIRE(authtest::eventually([&] { return slack.count() >= 1; }, std::chrono::seconds(20)));
   auto r = slack.received()[0];
@@ -317,7 +311,7 @@ TEST_CASE_TEMPLATE("notifications: a transition while the module was off is told
     // The module is off: the job fails with nobody listening.
     auto server = on_same_db("  notifications:\n    enabled: false\n");
     Api alice(*server, alice_token);
-    job = submit(alice, sh_job("exit 1"));
+    job = submit_job(alice, sh_job("exit 1"));
     CHECK(wait_finished(alice, job)["status"] == "failed");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     CHECK(hook.count() == 0);
@@ -350,11 +344,11 @@ TEST_CASE_TEMPLATE("notifications: cannot start, life span ending, quota thresho
                                {"events", {"job.cannot_start", "job.life_span_ending", "quota.threshold"}}});
   // Two 1-CPU jobs fill the 2-CPU node; a third cannot start. The first has a life span
   // of 1 min, inside the 1 h warning window.
-  auto a = submit(alice, sh_job("sleep 30", {{"max_run_time_minutes", 1}}));
-  auto b = submit(alice, sh_job("sleep 30"));
+  auto a = submit_job(alice, sh_job("sleep 30", {{"max_run_time_minutes", 1}}));
+  auto b = submit_job(alice, sh_job("sleep 30"));
   wait_job(alice, a, [](const json& j) { return j["status"] == "running"; });
   wait_job(alice, b, [](const json& j) { return j["status"] == "running"; });
-  auto c = submit(alice, sh_job("true"));
+  auto c = submit_job(alice, sh_job("true"));
 
   auto has = [&](const std::string& type, const std::function<bool(const json&)>& pred) {
     for (const auto& r : hook.received()) {
@@ -413,7 +407,7 @@ TEST_CASE_TEMPLATE("notifications: cannot start, life span ending, quota thresho
   CHECK(prefs.json()["default_email"] == false);
   CHECK(prefs.json()["email"] == "alice@example.com");
   auto before = alice.get("/api/v1/notifications/deliveries?limit=1000").json().size();
-  auto d = submit(alice, sh_job("exit 2"));
+  auto d = submit_job(alice, sh_job("exit 2"));
   wait_finished(alice, d);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   auto after = alice.get("/api/v1/notifications/deliveries?limit=1000").json();
@@ -430,9 +424,9 @@ TEST_CASE_TEMPLATE("notifications: a project subscription hears about every memb
   REQUIRE_STATUS(alice.post("/api/v1/projects", {{"name", "ml"}}), 201);
   REQUIRE_STATUS(alice.put("/api/v1/projects/ml/members/bob", {{"role", "writer"}}), 200);
   subscribe(alice, {{"channel", "webhook"}, {"target", hook.url()}, {"project_name", "ml"}, {"statuses", {"succeeded"}}});
-  auto own = submit(bob, sh_job("true"));  // bob's own project: not ml's business
+  auto own = submit_job(bob, sh_job("true"));  // bob's own project: not ml's business
   CHECK(wait_finished(bob, own)["status"] == "succeeded");
-  auto in_ml = submit(bob, sh_job("true", {{"project_name", "ml"}}));
+  auto in_ml = submit_job(bob, sh_job("true", {{"project_name", "ml"}}));
   CHECK(wait_finished(bob, in_ml)["status"] == "succeeded");
   REQUIRE(authtest::eventually([&] { return hook.count() >= 1; }, std::chrono::seconds(20)));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

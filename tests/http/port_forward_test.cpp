@@ -16,30 +16,6 @@ namespace {
 
 const char* const kRuntimes[] = {"docker", "process"};
 
-// A port nothing listens on now (the process runtime's jobs share the host's ports). Below
-// the ephemeral range (32768+): an ephemeral port can be taken by any outgoing connection
-// meanwhile, and a connect to an unused ephemeral port can even connect to itself.
-std::uint16_t free_port() {
-  static std::atomic<unsigned> next{20000 + unsigned(::getpid()) % 10000};
-  for (;;) {
-    auto port = static_cast<std::uint16_t>(20000 + next.fetch_add(7) % 12000);
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_ANY);
-    bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-    ::close(fd);
-    if (ok) return port;
-  }
-}
-
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 std::string forward_path(const std::string& job, std::uint16_t port) {
   return "/api/v1/jobs/" + job + "/port_forward/" + std::to_string(port);
 }
@@ -79,7 +55,7 @@ std::string echo_job(Api& api, const std::string& url, std::uint16_t port, const
   auto body = runtime == "docker" ? sh_job("exec busybox nc -ll -p " + std::to_string(port) + " -e cat")
                                   : json{{"image", test_image()},
                                          {"command", {"/usr/bin/python3", "-c", kPythonEcho, std::to_string(port)}}};
-  auto id = submit(api, body);
+  auto id = submit_job(api, body);
   wait_status(api, id, "running");
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::string last;
@@ -202,7 +178,7 @@ TEST_CASE_TEMPLATE("save: a running container is pushed to the registry and a ne
   authtest::Env env(B::kDialect, "", executor_yaml("docker"));
   auto alice = env.user("alice");
   auto bob = env.user("bob");
-  auto id = submit(alice, sh_job("echo saved-by-first-job > /marker && echo ready && exec sleep 300"));
+  auto id = submit_job(alice, sh_job("echo saved-by-first-job > /marker && echo ready && exec sleep 300"));
   wait_status(alice, id, "running");
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (alice.get("/api/v1/jobs/" + id + "/log").body.find("ready") == std::string::npos) {
@@ -242,7 +218,7 @@ TEST_CASE_TEMPLATE("save: a running container is pushed to the registry and a ne
   CHECK(tags.json()["tags"] == json::array({"v1"}));
 
   // A new job from the saved image sees what the first one wrote.
-  auto second = submit(alice, {{"image", "image:snap:v1"}, {"command", {"cat", "/marker"}}});
+  auto second = submit_job(alice, {{"image", "image:snap:v1"}, {"command", {"cat", "/marker"}}});
   auto done = wait_finished(alice, second, std::chrono::seconds(120));
   CHECK(done["status"] == "succeeded");
   CHECK(alice.get("/api/v1/jobs/" + second + "/log").body == "saved-by-first-job\n");

@@ -46,12 +46,6 @@ std::string fake_nvidia_smi(test::TempDir& t) {
   return path.string();
 }
 
-std::string submit(Api& api, const json& body) {
-  auto r = api.post("/api/v1/jobs", body);
-  REQUIRE_STATUS(r, 202);
-  return r.json()["id"];
-}
-
 const json kBusy = {{"resources", {{"cpu", 0.5}, {"memory", 64 << 20}}}};
 
 http::WebSocketClient top(authtest::Env& env, const std::string& token, const std::string& job,
@@ -79,7 +73,7 @@ TEST_CASE_TEMPLATE(
     CAPTURE(runtime);
     authtest::Env env(B::kDialect, "", telemetry_yaml(runtime));
     auto alice = env.user("alice");
-    auto id = submit(alice, sh_job("while :; do :; done", kBusy));
+    auto id = submit_job(alice, sh_job("while :; do :; done", kBusy));
     wait_status(alice, id, "running");
 
     auto ws = top(env, alice.token(), id);
@@ -178,7 +172,7 @@ TEST_CASE_TEMPLATE("telemetry: a GPU job's /top and history carry what nvidia-sm
   auto alice = env.user("alice");
   json body = kBusy;
   body["resources"]["nvidia_gpu"] = 1;
-  auto id = submit(alice, sh_job("sleep 300", body));
+  auto id = submit_job(alice, sh_job("sleep 300", body));
   auto job = wait_status(alice, id, "running");
   auto ws = top(env, alice.token(), id);
   auto m = ws.read();
@@ -208,7 +202,7 @@ TEST_CASE_TEMPLATE("telemetry: a GPU job's /top and history carry what nvidia-sm
 TEST_CASE_TEMPLATE("telemetry: history past its retention is deleted", B, NEUROD_DB_BACKENDS) {
   authtest::Env env(B::kDialect, "", telemetry_yaml("process", "    history_retention: 3s\n"));
   auto alice = env.user("alice");
-  auto id = submit(alice, sh_job("sleep 300", kBusy));
+  auto id = submit_job(alice, sh_job("sleep 300", kBusy));
   wait_status(alice, id, "running");
   auto points = [&] {
     auto r = alice.get("/api/v1/jobs/" + id + "/telemetry");
@@ -224,7 +218,7 @@ TEST_CASE_TEMPLATE("telemetry: anonymous callers get 401 and other users 404", B
   authtest::Env env(B::kDialect, "", telemetry_yaml("process"));
   auto alice = env.user("alice");
   auto bob = env.user("bob");
-  auto id = submit(alice, sh_job("sleep 300", kBusy));
+  auto id = submit_job(alice, sh_job("sleep 300", kBusy));
   wait_status(alice, id, "running");
   EXPECT_STATUS(env.anonymous().get("/api/v1/jobs/" + id + "/telemetry"), 401);
   EXPECT_STATUS(bob.get("/api/v1/jobs/" + id + "/telemetry"), 404);
@@ -268,14 +262,14 @@ TEST_CASE_TEMPLATE(
   for (const char* st : {"pending", "running", "suspended", "succeeded", "failed", "cancelled"})
     CHECK(metric(before, std::string("neurod_jobs{status=\"") + st + "\"}") == 0.0);
 
-  auto ok = submit(alice, sh_job("true"));
-  auto bad = submit(alice, {{"image", "localhost:1/nope/missing:1"}, {"command", {"true"}}});
+  auto ok = submit_job(alice, sh_job("true"));
+  auto bad = submit_job(alice, {{"image", "localhost:1/nope/missing:1"}, {"command", {"true"}}});
   CHECK(wait_finished(alice, ok)["status"] == "succeeded");
   CHECK(wait_finished(alice, bad)["history"]["reason"] == "ErrImagePull");
   // One holds the node, the next waits for it.
-  auto big = submit(alice, sh_job("sleep 300", {{"resources", {{"cpu", 2}, {"memory", 64 << 20}}}}));
+  auto big = submit_job(alice, sh_job("sleep 300", {{"resources", {{"cpu", 2}, {"memory", 64 << 20}}}}));
   wait_status(alice, big, "running");
-  auto waits = submit(alice, sh_job("true"));
+  auto waits = submit_job(alice, sh_job("true"));
   wait_job(alice, waits, [](const json& j) { return j["history"]["reason"] == "Scheduling"; });
   put_file(alice, "alice", "data/f.bin", std::string(5000, 'x'));
 
