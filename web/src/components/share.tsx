@@ -10,7 +10,7 @@ import { api, ApiError, query } from '../lib/api';
 import { useAction, useAsync } from '../lib/hooks';
 import { useSession } from '../lib/session';
 import { principalPath } from '../lib/api';
-import { Button, Dialog, ErrorBanner, Field, Loading, Notice } from './ui';
+import { Button, Dialog, ErrorBanner, Field, Loading, Notice, Select } from './ui';
 
 export interface ShareProps {
   uri: string; // e.g. "job://cluster/alice/job-abc", "storage://cluster/alice/data", "image://cluster/alice/train"
@@ -130,13 +130,7 @@ function ShareForm({ uri }: { uri: string }) {
         </datalist>
         <Field label="Permission">
           {(id) => (
-            <select id={id} value={action} onChange={(e) => setAction((e.target as HTMLSelectElement).value)}>
-              {ACTIONS.map((a) => (
-                <option key={a.value} value={a.value}>
-                  {a.label}
-                </option>
-              ))}
-            </select>
+            <Select id={id} value={action} options={ACTIONS} onValue={setAction} />
           )}
         </Field>
         <div class="field">

@@ -235,3 +235,31 @@ export function ConfirmDialog({
     </Dialog>
   );
 }
+
+export type SelectOption = string | { value: string; label: string };
+
+type SelectProps = {
+  id?: string;
+  value: string;
+  options: SelectOption[]; // a string is its own label
+  onValue: (value: string) => void;
+  disabled?: boolean;
+  'aria-label'?: string;
+  'aria-describedby'?: string;
+};
+
+// A <select> over a list of options; labels come from a <Field> or aria-label.
+export function Select({ options, onValue, ...rest }: SelectProps) {
+  return (
+    <select {...rest} onChange={(e) => onValue((e.target as HTMLSelectElement).value)}>
+      {options.map((o) => {
+        const { value, label } = typeof o === 'string' ? { value: o, label: o } : o;
+        return (
+          <option key={value} value={value}>
+            {label}
+          </option>
+        );
+      })}
+    </select>
+  );
+}

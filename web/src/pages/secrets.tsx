@@ -9,7 +9,7 @@ import { api, query } from '../lib/api';
 import { useAction, useAsync, useTitle } from '../lib/hooks';
 import { useSession } from '../lib/session';
 import { ago, bytes, dateTime } from '../lib/format';
-import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, Notice, PageHeader } from '../components/ui';
+import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, Notice, PageHeader, Select } from '../components/ui';
 import { base64, CopyText } from '../components/data';
 import { ConfirmDialog } from '../components/ui';
 import { ShareDialog } from '../components/share';
@@ -52,14 +52,7 @@ export function SecretsPage(_props: { params: Record<string, string> }) {
         {projects.length > 1 && (
           <label class="inline-label">
             <span>Project</span>
-            <select value={project} onChange={(e) => setProject((e.target as HTMLSelectElement).value)}>
-              <option value="">all projects</option>
-              {projects.map((p) => (
-                <option key={p} value={p}>
-                  {p}
-                </option>
-              ))}
-            </select>
+            <Select value={project} options={[{ value: '', label: 'all projects' }, ...projects]} onValue={setProject} />
           </label>
         )}
         <Button kind="primary" onClick={() => (setSaved(''), setAdding(true))}>
@@ -270,13 +263,7 @@ function AddSecretForm({
       {projects.length > 1 && (
         <Field label="Project">
           {(id) => (
-            <select id={id} value={project} onChange={(e) => setProject((e.target as HTMLSelectElement).value)}>
-              {projects.map((p) => (
-                <option key={p} value={p}>
-                  {p}
-                </option>
-              ))}
-            </select>
+            <Select id={id} value={project} options={projects} onValue={setProject} />
           )}
         </Field>
       )}

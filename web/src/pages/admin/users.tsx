@@ -6,7 +6,7 @@ import { dateTime } from '../../lib/format';
 import { useAction, useAsync, useTitle } from '../../lib/hooks';
 import { Link, setSearchParam, useLocation } from '../../lib/router';
 import { useSession } from '../../lib/session';
-import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, PageHeader, Tabs } from '../../components/ui';
+import { Button, Dialog, EmptyState, ErrorBanner, Field, Loading, PageHeader, Select, Tabs } from '../../components/ui';
 import { ACTIONS, type Grant, LiveStatus, type Principal, QuotaDialog, useReturnFocus } from '../../components/org';
 import { ConfirmDialog } from '../../components/ui';
 import { principalPath } from '../../lib/api';
@@ -477,13 +477,7 @@ export function PermissionsDialog({ principal, onClose }: { principal: Principal
         </Field>
         <Field label="Action">
           {(id) => (
-            <select id={id} value={action} onChange={(e) => setAction((e.target as HTMLSelectElement).value)}>
-              {ACTIONS.map((a) => (
-                <option key={a} value={a}>
-                  {a}
-                </option>
-              ))}
-            </select>
+            <Select id={id} value={action} options={[...ACTIONS]} onValue={setAction} />
           )}
         </Field>
         <div class="field">

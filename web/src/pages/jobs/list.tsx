@@ -1,7 +1,7 @@
 // The jobs list: the jobs the user can see (their own, their projects', shared with them),
 // newest first, live through the watch adapter (lib/jobs-watch.ts).
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { EmptyState, ErrorBanner, Field, Loading, PageHeader, StatusBadge, Tabs } from '../../components/ui';
+import { EmptyState, ErrorBanner, Field, Loading, PageHeader, Select, StatusBadge, Tabs } from '../../components/ui';
 import { ago } from '../../lib/format';
 import { useNow, useTitle } from '../../lib/hooks';
 import { byCreatedDesc, isActive, type Job, jobTitle, quoteArgv, resourcesText } from '../../lib/jobs';
@@ -91,14 +91,12 @@ export function JobsPage(_props: { params: Record<string, string> }) {
         <div class="inline-fields">
           <Field label="Project">
             {(id) => (
-              <select id={id} value={project} onChange={(e) => setSearchParam('project', (e.target as HTMLSelectElement).value)}>
-                <option value="">All projects</option>
-                {projects.map((p) => (
-                  <option key={p} value={p}>
-                    {p}
-                  </option>
-                ))}
-              </select>
+              <Select
+                id={id}
+                value={project}
+                options={[{ value: '', label: 'All projects' }, ...projects]}
+                onValue={(v) => setSearchParam('project', v)}
+              />
             )}
           </Field>
           <Field label="Search">

@@ -2,7 +2,7 @@
 // `neuro run` offers most: preset, image, command, name, env (values or secrets), volumes
 // (storage paths or secrets), HTTP port, life span, project, tags.
 import { useEffect, useId, useMemo, useState } from 'preact/hooks';
-import { Button, ErrorBanner, Field, PageHeader } from '../../components/ui';
+import { Button, ErrorBanner, Field, PageHeader, Select } from '../../components/ui';
 import { api, query } from '../../lib/api';
 import { useAction, useAsync, useTitle } from '../../lib/hooks';
 import { getClusterConfig, type Job, type Preset, presetLabel } from '../../lib/jobs';
@@ -53,6 +53,14 @@ export function parseLifeSpan(s: string): number | null {
   }
   if (pos !== t.length || total <= 0) return NaN;
   return Math.ceil(total);
+}
+
+// The secrets a row can use, as `secret:KEY` references.
+function secretOptions(secrets: string[]) {
+  return [
+    { value: '', label: secrets.length ? 'Pick a secret' : 'No secrets in this project' },
+    ...secrets.map((k) => ({ value: `secret:${k}`, label: k })),
+  ];
 }
 
 function absPath(p: string): boolean {
@@ -242,14 +250,13 @@ export function NewJobPage(_props: { params: Record<string, string> }) {
         <div class="form-grid">
           <Field label="Project" hint="Whose quota and storage the job uses.">
             {(id, d) => (
-              <select id={id} aria-describedby={d} value={project} onChange={(e) => setProject((e.target as HTMLSelectElement).value)}>
-                {projects.map((p) => (
-                  <option key={p} value={p}>
-                    {p}
-                  </option>
-                ))}
-                {!projects.includes(project) && <option value={project}>{project}</option>}
-              </select>
+              <Select
+                id={id}
+                aria-describedby={d}
+                value={project}
+                options={projects.includes(project) ? projects : [...projects, project]}
+                onValue={setProject}
+              />
             )}
           </Field>
           <Field label="Preset" hint={current ? `${current.cpu} CPU, ${current.memory_mb} MiB memory${current.gpu ? `, ${current.gpu} GPU` : ''}` : 'The resources the job gets.'}>
@@ -434,14 +441,7 @@ function EnvEditor({
           <div class="field grow">
             <label for={`${base}-v${i}`}>Variable {i + 1} {r.kind === 'secret' ? 'secret' : 'value'}</label>
             {r.kind === 'secret' ? (
-              <select id={`${base}-v${i}`} value={r.value} onChange={(e) => set(i, { value: (e.target as HTMLSelectElement).value })}>
-                <option value="">{secrets.length ? 'Pick a secret' : 'No secrets in this project'}</option>
-                {secrets.map((k) => (
-                  <option key={k} value={`secret:${k}`}>
-                    {k}
-                  </option>
-                ))}
-              </select>
+              <Select id={`${base}-v${i}`} value={r.value} options={secretOptions(secrets)} onValue={(v) => set(i, { value: v })} />
             ) : (
               <input
                 id={`${base}-v${i}`}
@@ -509,14 +509,7 @@ function VolumeEditor({
           <div class="field grow">
             <label for={`${base}-s${i}`}>Volume {i + 1} source</label>
             {r.kind === 'secret' ? (
-              <select id={`${base}-s${i}`} value={r.src} onChange={(e) => set(i, { src: (e.target as HTMLSelectElement).value })}>
-                <option value="">{secrets.length ? 'Pick a secret' : 'No secrets in this project'}</option>
-                {secrets.map((k) => (
-                  <option key={k} value={`secret:${k}`}>
-                    {k}
-                  </option>
-                ))}
-              </select>
+              <Select id={`${base}-s${i}`} value={r.src} options={secretOptions(secrets)} onValue={(v) => set(i, { src: v })} />
             ) : (
               <input
                 id={`${base}-s${i}`}

@@ -6,7 +6,7 @@ import { dateTime } from '../../lib/format';
 import { useAction, useAsync, useTitle } from '../../lib/hooks';
 import { Link, navigate } from '../../lib/router';
 import { useSession } from '../../lib/session';
-import { Button, EmptyState, ErrorBanner, Field, Loading, PageHeader } from '../../components/ui';
+import { Button, EmptyState, ErrorBanner, Field, Loading, PageHeader, Select } from '../../components/ui';
 import { LiveStatus, type Member, PROJECT_ROLES, type QuotaInfo, QuotaBars, QuotaDialog, useReturnFocus } from '../../components/org';
 import { ConfirmDialog } from '../../components/ui';
 
@@ -303,13 +303,7 @@ function AddMember({ onAdd }: { onAdd: (user: string, role: string) => Promise<b
       </Field>
       <Field label="Role">
         {(id) => (
-          <select id={id} aria-describedby={hintId} value={role} onChange={(e) => setRole((e.target as HTMLSelectElement).value)}>
-            {PROJECT_ROLES.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
+          <Select id={id} aria-describedby={hintId} value={role} options={[...PROJECT_ROLES]} onValue={setRole} />
         )}
       </Field>
       <div class="field">
